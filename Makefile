@@ -1,0 +1,32 @@
+# The two set-up commands: `make up` (the campsite platform, from nothing) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: up test lint postgres down clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[campsite,test]'
+	touch $(STAMP)
+
+postgres:
+	@bash scripts/ensure-postgres.sh
+
+up: $(STAMP) postgres
+	$(VENV)/bin/symphony up examples/campsite
+
+down: $(STAMP)
+	$(VENV)/bin/symphony down examples/campsite
+
+test: $(STAMP) postgres
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV)

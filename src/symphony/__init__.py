@@ -1,0 +1,40 @@
+"""Symphony: bring up a whole data platform with one command; deliver every change with zero downtime.
+
+The public library API. The `symphony` command is a thin layer over it.
+"""
+
+from symphony.errors import (
+    ApplyError,
+    PlanError,
+    RuntimeError_,
+    SpecError,
+    StateError,
+    StateLockedError,
+    SymphonyError,
+    UsageError,
+)
+
+__all__ = [
+    "ApplyError",
+    "PlanError",
+    "RuntimeError_",
+    "SpecError",
+    "StateError",
+    "StateLockedError",
+    "SymphonyError",
+    "UsageError",
+    "Workspace",
+    "load_stack",
+]
+
+
+def __getattr__(name: str):  # lazy: keep `import symphony` cheap for the CLI
+    if name == "Workspace":
+        from symphony.workspace import Workspace
+
+        return Workspace
+    if name == "load_stack":
+        from symphony.spec import load_stack
+
+        return load_stack
+    raise AttributeError(name)

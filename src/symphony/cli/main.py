@@ -1,0 +1,376 @@
+"""The `symphony` command: parse arguments, call the library, render with rich. Nothing else."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from symphony.errors import ApplyError, SymphonyError
+
+F = TypeVar("F", bound=Callable[..., Any])
+STACK = click.argument("stack", default=".", type=click.Path(file_okay=True, dir_okay=True))
+JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def handle_errors(fn: F) -> F:
+    """SymphonyError -> one short message on stderr, exit 2 (1 for a failed apply). --debug: traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        try:
+            return fn(*args, **kwargs)
+        except ApplyError as exc:
+            _console(stderr=True).print(f"[red]error:[/red] {_redact(ctx, str(exc))}", markup=True)
+            if ctx.find_root().params.get("debug"):
+                raise
+            sys.exit(1)
+        except SymphonyError as exc:
+            if ctx.find_root().params.get("debug"):
+                raise
+            _console(stderr=True).print(f"[red]error:[/red] {_escape(_redact(ctx, str(exc)))}", markup=True)
+            sys.exit(ctx.meta.get("error_exit", 2))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _redact(ctx: click.Context, text: str) -> str:
+    ws = ctx.meta.get("workspace")
+    if ws is None:
+        return text
+    from symphony.workspace import redact
+
+    return redact(text, ws.runtime.secrets())
+
+
+def _workspace(stack: str) -> Any:
+    from symphony.workspace import Workspace
+
+    ws = Workspace.open(stack)
+    ctx = click.get_current_context()
+    ctx.meta["workspace"] = ws
+    ctx.call_on_close(ws.close)
+    return ws
+
+
+def _events() -> Callable[[str, str], None]:
+    console = _console()
+    start = time.time()
+    ctx = click.get_current_context()
+
+    def emit(service: str, message: str) -> None:
+        text = _redact(ctx, message)
+        console.print(f"[dim]{time.time() - start:6.1f}s[/dim] [bold]{service}[/bold]: {_escape(text)}")
+
+    return emit
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="symphony")
+def cli(debug: bool) -> None:
+    """Symphony: bring up a whole data platform with one command, then change it safely.
+
+    Every command takes the stack folder (holding symphony.yaml) or the spec file; default: '.'.
+    """
+
+
+# ---------------------------------------------------------------------------------------- plan
+def _print_plan(plan: Any) -> None:
+    from symphony.plan import SYMBOLS
+
+    console = _console()
+    if not plan.has_changes:
+        console.print(f"[green]No changes.[/green] Stack '{plan.stack}' matches the spec and is running.")
+        return
+    summary = ", ".join(f"{n} to {a}" for a, n in plan.summary().items())
+    console.print(f"Plan for stack '{plan.stack}': {summary}" + (f" (targets: {', '.join(plan.targets)})" if plan.targets else ""))
+    colors = {"create": "green", "delete": "red", "replace": "red", "noop": "dim"}
+    width = max(len(c.service) for c in plan.changes)
+    for c in plan.changes:
+        if c.is_noop:
+            continue
+        color = colors.get(c.action, "yellow")
+        console.print(
+            f"  [{color}]{SYMBOLS[c.action]:>3} {c.service:<{width}}  {c.kind:<8} {c.action:<8}[/{color}] "
+            + _escape("; ".join(c.reasons))
+        )
+        for d in c.details:
+            console.print(f"        [dim]{_escape(d)}[/dim]")
+
+
+@cli.command()
+@STACK
+@click.option("--target", "targets", multiple=True, metavar="NAME", help="Only this service and what it needs.")
+@JSON
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 2: changes, 1: error.")
+@handle_errors
+def plan(stack: str, targets: tuple[str, ...], as_json: bool, detailed_exitcode: bool) -> None:
+    """Show what apply would change, and why."""
+    ctx = click.get_current_context()
+    if detailed_exitcode:
+        ctx.meta["error_exit"] = 1
+    ws = _workspace(stack)
+    result = ws.plan(list(targets) or None)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        _print_plan(result)
+    if detailed_exitcode and result.has_changes:
+        sys.exit(2)
+
+
+# ---------------------------------------------------------------------------------------- apply / up
+def _confirm(question: str, yes: bool, what: str) -> None:
+    from symphony.errors import UsageError
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{what} needs confirmation and there is no terminal to ask", fix="pass --yes")
+    if not click.confirm(question, default=False):
+        raise UsageError("cancelled: nothing was changed")
+
+
+@cli.command()
+@STACK
+@click.option("--target", "targets", multiple=True, metavar="NAME", help="Only this service and what it needs.")
+@click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
+@handle_errors
+def apply(stack: str, targets: tuple[str, ...], yes: bool) -> None:
+    """Make what runs match the spec."""
+    ws = _workspace(stack)
+    with ws.lock("apply"):
+        plan = ws.plan(list(targets) or None)
+        _print_plan(plan)
+        if not plan.has_changes:
+            return
+        _confirm("Apply these changes?", yes, "apply")
+        from symphony.apply import apply_plan
+
+        result = apply_plan(ws.stack, plan, ws.runtime, ws.state, _events(), "apply")
+    _console().print(f"[green]Applied[/green] revision {result.revision} in {result.seconds:.1f}s.")
+
+
+@cli.command()
+@STACK
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for everything to be healthy.")
+@handle_errors
+def up(stack: str, timeout: float) -> None:
+    """Plan, apply and wait until every service is healthy and every job has finished."""
+    started = time.time()
+    ws = _workspace(stack)
+    console = _console()
+    plan, result = ws.apply(events=_events(), command="up")
+    if result is None:
+        console.print(f"[green]No changes.[/green] Stack '{ws.stack.name}' is up to date.")
+    else:
+        console.print(f"Applied revision {result.revision}: {', '.join(f'{n} {a}' for a, n in plan.summary().items())}.")
+    bad = ws.wait_healthy(timeout)
+    if bad:
+        for name, why in bad.items():
+            console.print(f"[red]{name}[/red]: {_escape(why)}")
+        sys.exit(1)
+    _print_urls(ws)
+    console.print(f"[green]Up[/green] in {time.time() - started:.1f}s.")
+
+
+def _print_urls(ws: Any) -> None:
+    console = _console()
+    for st in ws.status():
+        if st.url:
+            console.print(f"  {st.name}: {st.url}")
+
+
+# ---------------------------------------------------------------------------------------- status
+@cli.command()
+@STACK
+@JSON
+@click.option("--show-secrets", is_flag=True, help="Show passwords in database URLs.")
+@handle_errors
+def status(stack: str, as_json: bool, show_secrets: bool) -> None:
+    """Every service: kind, state, release, revision, URL, pids, restarts."""
+    ws = _workspace(stack)
+    rows = ws.status()
+    if show_secrets:
+        for row in rows:
+            outputs = ws.outputs(row.name) if row.name in ws.stack.services else None
+            if outputs and row.url:
+                row.url = outputs["url"]
+    if as_json:
+        data = {
+            "stack": ws.stack.name,
+            **ws.runtime.status_extra(),
+            "services": {r.name: r.to_json() for r in rows},
+        }
+        click.echo(json.dumps(data, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for col in ("SERVICE", "KIND", "STATE", "RELEASE", "REV", "URL", "PIDS", "RESTARTS"):
+        table.add_column(col)
+    colors = {"healthy": "green", "succeeded": "green", "running": "cyan", "failed": "red", "unhealthy": "red"}
+    for r in rows:
+        color = colors.get(r.state, "yellow")
+        state = f"[{color}]{r.state}[/{color}]"
+        table.add_row(r.name, r.kind, state, r.release or "-", str(r.revision or "-"), r.url or "-",
+                      ",".join(map(str, r.pids)) or "-", str(r.restarts))
+    console = _console()
+    agent = ws.runtime.status_extra()["agent"]["pid"]
+    console.print(f"Stack '{ws.stack.name}' ({ws.stack.root}); agent: {f'pid {agent}' if agent else 'not running'}")
+    console.print(table)
+
+
+# ---------------------------------------------------------------------------------------- logs
+@cli.command()
+@click.argument("args", nargs=-1, required=True, metavar="[STACK] SERVICE")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("-n", "lines", default=50, show_default=True, help="How many lines to show.")
+@handle_errors
+def logs(args: tuple[str, ...], follow: bool, lines: int) -> None:
+    """Print a service's log."""
+    from symphony.errors import UsageError
+
+    if len(args) > 2:
+        raise UsageError("logs takes [STACK] SERVICE", fix="for example: symphony logs examples/campsite api")
+    stack, name = (args[0], args[1]) if len(args) == 2 else (".", args[0])
+    ws = _workspace(stack)
+    secrets = ws.runtime.secrets()
+    from symphony.workspace import redact
+
+    for line in ws.logs(name, lines):
+        click.echo(redact(line, secrets))
+    if follow:
+        path = ws.runtime.log_path(name)
+        with path.open(errors="replace") as fh:
+            fh.seek(0, 2)
+            try:
+                while True:
+                    line = fh.readline()
+                    if line:
+                        click.echo(redact(line.rstrip("\n"), secrets))
+                    else:
+                        time.sleep(0.2)
+            except KeyboardInterrupt:
+                return
+
+
+# ---------------------------------------------------------------------------------------- history / graph
+@cli.command()
+@STACK
+@JSON
+@click.option("-n", "limit", default=20, show_default=True, help="How many revisions.")
+@handle_errors
+def history(stack: str, as_json: bool, limit: int) -> None:
+    """The revisions applied to this stack: when, by which command, what changed."""
+    ws = _workspace(stack)
+    revs = ws.history(limit)
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in revs], indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for col in ("REV", "WHEN", "COMMAND", "STATUS", "SECONDS", "CHANGES"):
+        table.add_column(col)
+    for r in revs:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at))
+        took = f"{r.finished_at - r.started_at:.1f}" if r.finished_at else "-"
+        changes = ", ".join(f"{c['service']} {c['action']}" for c in r.changes) or "-"
+        if r.error:
+            changes += f" [red]({_escape(r.error)})[/red]"
+        table.add_row(str(r.id), when, r.command, r.status, took, changes)
+    _console().print(table)
+
+
+@cli.command()
+@STACK
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "svg"]), default=None,
+              help="One format only (default: DOT, then Mermaid).")
+@handle_errors
+def graph(stack: str, fmt: str | None) -> None:
+    """The dependency graph as Graphviz DOT and Mermaid (--format svg needs graphviz)."""
+    ws = _workspace(stack)
+    g = ws.graph()
+    kinds = {n: s.kind for n, s in ws.stack.services.items()}
+    if fmt == "svg":
+        import shutil
+        import subprocess
+
+        from symphony.errors import UsageError
+
+        dot = shutil.which("dot")
+        if not dot:
+            raise UsageError("--format svg needs Graphviz's 'dot'", fix="apt-get install -y graphviz, or use --format dot")
+        out = subprocess.run([dot, "-Tsvg"], input=g.to_dot(kinds), capture_output=True, text=True, check=True)
+        click.echo(out.stdout)
+    elif fmt == "dot":
+        click.echo(g.to_dot(kinds))
+    elif fmt == "mermaid":
+        click.echo(g.to_mermaid(kinds))
+    else:
+        click.echo(g.to_dot(kinds))
+        click.echo()
+        click.echo(g.to_mermaid(kinds))
+
+
+# ---------------------------------------------------------------------------------------- down / destroy
+@cli.command()
+@STACK
+@handle_errors
+def down(stack: str) -> None:
+    """Stop everything. Volumes and state are kept: 'symphony up' brings it back with its data."""
+    ws = _workspace(stack)
+    ws.down(_events())
+    _console().print(f"Stack '{ws.stack.name}' is down; volumes kept in {ws.layout.volumes}.")
+
+
+@cli.command()
+@STACK
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@handle_errors
+def destroy(stack: str, yes: bool) -> None:
+    """Stop everything and DELETE the volumes (all database data), releases and logs."""
+    ws = _workspace(stack)
+    volumes = ws.volumes()
+    what = ", ".join(str(v) for v in volumes) or "no volumes"
+    _console().print(f"This stops every service of '{ws.stack.name}' and deletes: {what}, its releases and logs.")
+    _confirm("Delete them? This cannot be undone.", yes, "destroy")
+    removed = ws.destroy(_events())
+    _console().print(f"Destroyed stack '{ws.stack.name}' ({len(removed)} volume(s) deleted).")
+
+
+@cli.command()
+@handle_errors
+def schema() -> None:
+    """Print the JSON Schema of symphony.yaml (for editor completion)."""
+    from symphony.spec import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+def main() -> None:
+    cli(prog_name="symphony")
+
+
+if __name__ == "__main__":
+    main()

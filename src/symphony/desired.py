@@ -1,0 +1,123 @@
+"""The desired config of each service: what the plan compares and the apply hands to the runtime.
+
+A service's config is its spec with the release it would run; its hash also covers the resolved
+values of the references in its env (so a changed database password or port changes the services
+that use it). Secrets never enter the printable config: only the hash sees them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from symphony.runtimes.base import SECRET_OUTPUTS, Deployment, Runtime
+from symphony.spec import Service, Stack, find_refs, resolve
+
+
+@dataclass
+class Desired:
+    name: str
+    kind: str
+    config: dict[str, Any]  # printable (references unresolved, no secrets)
+    config_hash: str | None  # None: depends on outputs known only after apply
+    unknown: list[str]  # the references whose values are not known yet
+    sensitive_env: set[str]  # env keys whose values hold secrets
+
+
+def service_config(svc: Service, release: str | None) -> dict[str, Any]:
+    if svc.kind == "postgres":
+        pg = svc.postgres
+        assert pg is not None
+        return {
+            "version": pg.version,
+            "databases": list(pg.databases),
+            "port": pg.port,
+            "user": pg.user,
+            "bind": pg.bind,
+            "settings": dict(pg.settings),
+        }
+    config: dict[str, Any] = {
+        "command": svc.command(),
+        "env": dict(svc.env),
+        "release": release,
+        "build": svc.build_command(),
+        "depends_on": sorted(svc.depends_on),
+        "stop_grace": svc.stop_grace,
+    }
+    if svc.kind == "service":
+        config.update(port=svc.port, bind=svc.bind, health=svc.health)
+    else:
+        config["schedule"] = svc.schedule
+    return config
+
+
+def static_outputs(svc: Service) -> dict[str, str] | None:
+    """Outputs known from the spec alone (services); None for kinds whose outputs the runtime decides."""
+    if svc.kind == "service":
+        out = {"host": svc.bind}
+        if svc.port:
+            out.update(port=str(svc.port), url=f"http://{svc.bind}:{svc.port}")
+        return out
+    if svc.kind == "job":
+        return {}
+    return None
+
+
+def _hash(config: dict[str, Any], resolved: dict[str, str]) -> str:
+    blob = json.dumps([config, sorted(resolved.items())], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def desired(svc: Service, release: str | None, outputs: dict[str, dict[str, str] | None]) -> Desired:
+    """The desired config of `svc`, given the outputs known so far (None: not known before apply)."""
+    config = service_config(svc, release)
+    resolved: dict[str, str] = {}
+    unknown: list[str] = []
+    sensitive: set[str] = set()
+    for key, value in svc.env.items():
+        refs = find_refs(value)
+        if any(r.output in SECRET_OUTPUTS for r in refs):
+            sensitive.add(key)
+        missing = [r.text for r in refs if outputs.get(r.service) is None]
+        if missing:
+            unknown.extend(missing)
+            continue
+        resolved[key] = resolve(value, {k: v for k, v in outputs.items() if v is not None})
+    digest = None if unknown else _hash(config, resolved)
+    return Desired(svc.name, svc.kind, config, digest, unknown, sensitive)
+
+
+def deployment(svc: Service, release: str | None, outputs: dict[str, dict[str, str] | None]) -> Deployment:
+    """Resolve `svc` for the runtime, now that its dependencies' outputs are known."""
+    want = desired(svc, release, outputs)
+    if want.unknown:
+        raise RuntimeError(f"{svc.name}: outputs still unknown at apply time: {', '.join(want.unknown)}")
+    env = {k: resolve(v, {n: o for n, o in outputs.items() if o is not None}) for k, v in svc.env.items()}
+    return Deployment(
+        name=svc.name,
+        kind=svc.kind,
+        config_hash=want.config_hash or "",
+        release=release,
+        command=svc.command(),
+        env=env,
+        port=svc.port,
+        bind=svc.bind,
+        health=svc.health,
+        schedule=svc.schedule,
+        stop_grace=svc.stop_grace,
+        postgres=svc.postgres,
+    )
+
+
+def known_outputs(stack: Stack, runtime: Runtime, remembered: dict[str, dict[str, str]]) -> dict[str, dict[str, str] | None]:
+    """Every service's outputs as far as they are known before applying anything."""
+    outputs: dict[str, dict[str, str] | None] = {}
+    for name, svc in stack.services.items():
+        static = static_outputs(svc)
+        if static is not None:
+            outputs[name] = static
+        else:
+            outputs[name] = runtime.known_outputs(name, svc.postgres, remembered.get(name))
+    return outputs

@@ -1,0 +1,1 @@
+"""Runtimes: the only parts of Symphony that touch the world."""

@@ -1,0 +1,351 @@
+"""The local agent: a background daemon that supervises a stack's processes.
+
+One agent per stack folder. Commands talk to it over a unix socket (mode 0600) with one JSON
+object per line each way. It persists what it should run (`desired.json`, mode 0600: it holds
+secrets) and the pids it started (`procs.json`), so a new agent after a crash adopts what still
+runs and restarts what does not. It rotates logs and runs scheduled jobs.
+
+Run as: python -m symphony.runtimes.local.agent STACK_HOME
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from symphony.runtimes.local.layout import Layout
+from symphony.runtimes.local.supervisor import ProcSpec, Unit, tail
+
+LOG_MAX_BYTES = 10 * 1024 * 1024
+LOG_KEEP = 3
+
+
+def _write_private(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+class Agent:
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.units: dict[str, Unit] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}  # last run of each job
+        self._dirty = False
+        self._shutdown = asyncio.Event()
+        self._cron: dict[str, asyncio.Task[None]] = {}
+
+    # ------------------------------------------------------------------ persistence
+    @property
+    def _desired_file(self) -> Path:
+        return self.layout.agent_dir / "desired.json"
+
+    @property
+    def _procs_file(self) -> Path:
+        return self.layout.agent_dir / "procs.json"
+
+    def _changed(self) -> None:
+        self._dirty = True
+
+    def _persist(self) -> None:
+        desired = {n: u.spec.to_json() for n, u in self.units.items()}
+        procs = {
+            n: {"pid": u.pid, "create_time": u.create_time}
+            for n, u in self.units.items()
+            if u.pid and u.state not in ("stopped", "succeeded")
+        }
+        _write_private(self._desired_file, desired)
+        _write_private(self._procs_file, {"procs": procs, "jobs": self.jobs})
+        self._dirty = False
+
+    def _restore(self) -> None:
+        """Adopt the processes a previous agent left running; start the rest."""
+        desired = _read_json(self._desired_file)
+        saved = _read_json(self._procs_file)
+        procs = saved.get("procs", {})
+        self.jobs = saved.get("jobs", {})
+        for name, data in desired.items():
+            spec = ProcSpec.from_json(data)
+            unit = Unit(spec, self._changed)
+            self.units[name] = unit
+            rec = procs.get(name)
+            adopted = bool(rec) and unit.adopt(rec["pid"], rec.get("create_time"))
+            if spec.kind == "job":
+                if adopted:
+                    unit.start(adopted=True)
+                    asyncio.create_task(self._record_job(unit))
+                else:
+                    last = self.jobs.get(name, {})
+                    unit.state = last.get("state", "stopped")
+                    unit.last_exit = last.get("exit")
+                self._schedule(unit)
+            else:
+                unit.start(adopted=adopted)
+            print(f"agent: {'adopted' if adopted else 'restored'} {name}", flush=True)
+        self._persist()
+
+    # ------------------------------------------------------------------ operations
+    async def op_ping(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {"pid": os.getpid()}
+
+    async def op_status(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {"pid": os.getpid(), "units": {n: u.describe() for n, u in self.units.items()}}
+
+    async def op_ensure(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Run this service spec; restart only if what makes the process differs. Waits until healthy."""
+        spec = ProcSpec.from_json(req["spec"])
+        deadline = time.time() + float(req.get("deadline", 60))
+        unit = self.units.get(spec.name)
+        if unit and unit.spec.identity() == spec.identity() and unit.state not in ("stopped", "failed"):
+            unit.spec = spec  # same process: only the bookkeeping changed
+            self._persist()
+        else:
+            if unit:
+                await unit.stop()
+            unit = Unit(spec, self._changed)
+            self.units[spec.name] = unit
+            unit.start()
+            self._persist()
+        return await self._await_up(unit, deadline)
+
+    async def op_restart(self, req: dict[str, Any]) -> dict[str, Any]:
+        unit = self.units[req["name"]]
+        await unit.stop()
+        fresh = Unit(unit.spec, self._changed)
+        self.units[unit.spec.name] = fresh
+        fresh.start()
+        self._persist()
+        return await self._await_up(fresh, time.time() + float(req.get("deadline", 60)))
+
+    async def _await_up(self, unit: Unit, deadline: float) -> dict[str, Any]:
+        want = {"healthy"} if unit.spec.health else {"running"}
+        state = await unit.wait_for(want, deadline)
+        if state in want and not unit.spec.health:
+            # No health check: the process must at least survive its first second.
+            await asyncio.sleep(min(1.0, max(0.0, deadline - time.time())))
+            state = unit.state
+        ok = state in want
+        result = {"ok": ok, "state": state, "detail": unit.detail, "pids": unit.describe()["pids"]}
+        if not ok:
+            if state not in ("failed",):
+                result["detail"] = f"not healthy after the deadline (state {state})"
+            result["log_tail"] = tail(Path(unit.spec.log), 15)
+        return result
+
+    async def op_run_job(self, req: dict[str, Any]) -> dict[str, Any]:
+        spec = ProcSpec.from_json(req["spec"])
+        unit = await self._start_job(spec)
+        await unit.finished()
+        ok = unit.state == "succeeded"
+        res: dict[str, Any] = {"ok": ok, "state": unit.state, "exit_code": unit.last_exit}
+        if not ok:
+            res["log_tail"] = tail(Path(spec.log), 15)
+        return res
+
+    async def _start_job(self, spec: ProcSpec) -> Unit:
+        old = self.units.get(spec.name)
+        if old:
+            if old.state == "running":
+                await old.stop()
+            task = self._cron.pop(spec.name, None)
+            if task:
+                task.cancel()
+        unit = Unit(spec, self._changed)
+        self.units[spec.name] = unit
+        unit.start()
+        self._persist()
+        asyncio.create_task(self._record_job(unit))
+        self._schedule(unit)
+        return unit
+
+    async def _record_job(self, unit: Unit) -> None:
+        await unit.finished()
+        self.jobs[unit.spec.name] = {
+            "state": unit.state,
+            "exit": unit.last_exit,
+            "finished_at": time.time(),
+            "config_hash": unit.spec.config_hash,
+        }
+        self._persist()
+
+    def _schedule(self, unit: Unit) -> None:
+        if not unit.spec.schedule or unit.spec.name in self._cron:
+            return
+        self._cron[unit.spec.name] = asyncio.create_task(self._cron_loop(unit.spec.name))
+
+    async def _cron_loop(self, name: str) -> None:
+        from croniter import croniter
+
+        while True:
+            unit = self.units.get(name)
+            if unit is None or not unit.spec.schedule:
+                return
+            itr = croniter(unit.spec.schedule, time.time())
+            unit.next_run = itr.get_next(float)
+            await asyncio.sleep(max(0.0, unit.next_run - time.time()))
+            unit = self.units.get(name)
+            if unit is None:
+                return
+            if unit.state != "running":
+                print(f"agent: schedule runs {name}", flush=True)
+                self._cron.pop(name, None)
+                await self._start_job(unit.spec)
+                return  # _start_job scheduled the next run
+
+    async def op_register(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Keep a job's schedule without running it now."""
+        spec = ProcSpec.from_json(req["spec"])
+        unit = self.units.get(spec.name)
+        if unit is None or unit.state != "running":
+            unit = Unit(spec, self._changed)
+            last = self.jobs.get(spec.name, {})
+            unit.state = last.get("state", "succeeded")
+            unit.last_exit = last.get("exit")
+            self.units[spec.name] = unit
+        self._schedule(unit)
+        self._persist()
+        return {"ok": True, "next_run": unit.next_run}
+
+    async def op_remove(self, req: dict[str, Any]) -> dict[str, Any]:
+        unit = self.units.pop(req["name"], None)
+        task = self._cron.pop(req["name"], None)
+        if task:
+            task.cancel()
+        if unit:
+            await unit.stop()
+        self.jobs.pop(req["name"], None)
+        self._persist()
+        return {"removed": unit is not None}
+
+    async def op_stop_all(self, _: dict[str, Any]) -> dict[str, Any]:
+        """Stop everything (services first, databases last) and exit."""
+        for task in self._cron.values():
+            task.cancel()
+        self._cron.clear()
+        order = sorted(self.units.values(), key=lambda u: u.spec.kind == "postgres")
+        others = [u for u in order if u.spec.kind != "postgres"]
+        await asyncio.gather(*(u.stop() for u in others))
+        await asyncio.gather(*(u.stop() for u in order if u.spec.kind == "postgres"))
+        stopped = list(self.units)
+        self.units.clear()
+        self.jobs.clear()
+        self._persist()
+        self._shutdown.set()
+        return {"stopped": stopped}
+
+    async def op_shutdown(self, _: dict[str, Any]) -> dict[str, Any]:
+        """Exit, leaving the processes running (a new agent adopts them)."""
+        self._shutdown.set()
+        return {"pid": os.getpid()}
+
+    # ------------------------------------------------------------------ server
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readline():
+                try:
+                    req = json.loads(line)
+                    handler = getattr(self, f"op_{req.get('op')}", None)
+                    if handler is None:
+                        resp: dict[str, Any] = {"error": f"unknown op {req.get('op')!r}"}
+                    else:
+                        resp = await handler(req)
+                except Exception as exc:  # an agent must survive a bad request
+                    resp = {"error": f"{type(exc).__name__}: {exc}"}
+                writer.write(json.dumps(resp).encode() + b"\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _housekeeping(self) -> None:
+        n = 0
+        while True:
+            await asyncio.sleep(0.5)
+            if self._dirty:
+                self._persist()
+            n += 1
+            if n % 20 == 0:
+                self._rotate_logs()
+
+    def _rotate_logs(self) -> None:
+        for path in self.layout.logs.glob("*.log"):
+            try:
+                if path.stat().st_size < LOG_MAX_BYTES:
+                    continue
+                for i in range(LOG_KEEP - 1, 0, -1):
+                    older = path.with_name(f"{path.name}.{i}")
+                    if older.exists():
+                        older.replace(path.with_name(f"{path.name}.{i + 1}"))
+                data = path.read_bytes()
+                path.with_name(f"{path.name}.1").write_bytes(data)
+                os.truncate(path, 0)  # writers use O_APPEND, so they continue at the new end
+            except OSError:
+                continue
+
+    async def serve(self) -> None:
+        sock = self.layout.socket
+        sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(FileNotFoundError):
+            sock.unlink()
+        old_umask = os.umask(0o177)
+        try:
+            server = await asyncio.start_unix_server(self._handle, path=str(sock))
+        finally:
+            os.umask(old_umask)
+        os.chmod(sock, 0o600)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._shutdown.set)
+        loop.add_signal_handler(signal.SIGINT, self._shutdown.set)
+        self._restore()
+        house = asyncio.create_task(self._housekeeping())
+        print(f"agent: pid {os.getpid()} listening on {sock}", flush=True)
+        async with server:
+            await self._shutdown.wait()
+        house.cancel()
+        self._persist()
+        with contextlib.suppress(FileNotFoundError):
+            sock.unlink()
+        print("agent: exiting", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    layout = Layout(Path(args[0]).resolve())
+    layout.agent_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # One agent per stack: a second one exits at once.
+    lock_fd = os.open(layout.agent_dir / "agent.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("agent: another agent runs for this stack", flush=True)
+        return 0
+    layout.agent_pid.write_text(f"{os.getpid()}\n")
+    try:
+        asyncio.run(Agent(layout).serve())
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            layout.agent_pid.unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

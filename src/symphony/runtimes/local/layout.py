@@ -1,0 +1,73 @@
+"""Where the local runtime keeps things under a stack's `.symphony/` folder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+_MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to 107 bytes
+
+
+@dataclass(frozen=True)
+class Layout:
+    home: Path  # DIR/.symphony
+
+    @classmethod
+    def for_stack(cls, root: Path) -> Layout:
+        return cls(root.resolve() / ".symphony")
+
+    @property
+    def state_db(self) -> Path:
+        return self.home / "state.db"
+
+    @property
+    def lock(self) -> Path:
+        return self.home / "lock"
+
+    @property
+    def agent_dir(self) -> Path:
+        return self.home / "agent"
+
+    @property
+    def agent_pid(self) -> Path:
+        return self.agent_dir / "agent.pid"
+
+    @property
+    def agent_log(self) -> Path:
+        return self.logs / "agent.log"
+
+    @property
+    def socket(self) -> Path:
+        """The agent's unix socket; a short fallback under /tmp when the stack's path is too long."""
+        path = self.agent_dir / "agent.sock"
+        if len(str(path)) <= _MAX_SOCKET_PATH:
+            return path
+        digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:16]
+        return Path("/tmp") / f"symphony-{os.getuid()}" / f"{digest}.sock"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    def log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    @property
+    def releases(self) -> Path:
+        return self.home / "releases"
+
+    @property
+    def volumes(self) -> Path:
+        return self.home / "volumes"
+
+    def volume(self, name: str) -> Path:
+        return self.volumes / name
+
+    @property
+    def secrets(self) -> Path:
+        return self.home / "secrets"
+
+    def secret(self, name: str) -> Path:
+        return self.secrets / name

@@ -1,0 +1,221 @@
+"""A real PostgreSQL on this machine: find the binaries, initdb into a volume, configure, connect.
+
+PostgreSQL refuses to run as root. When Symphony runs as root, the database runs as an unprivileged
+user (Debian's `postgres` user if it exists, else one Symphony creates) that owns the volume.
+Authentication is scram-sha-256 with a generated password kept in a 0600 file.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import re
+import secrets
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+from symphony.errors import RuntimeError_
+
+FALLBACK_USER = "symphony-pg"
+CONF_NAME = "symphony.conf"
+
+
+def find_bindir(version: int) -> Path:
+    """The bin folder of PostgreSQL `version`'s server binaries, or a clear error naming the fix."""
+    candidates = [Path(p) for p in glob.glob(f"/usr/lib/postgresql/{version}/bin")]
+    candidates += [Path(p) for p in glob.glob(f"/usr/pgsql-{version}/bin")]
+    on_path = shutil.which("postgres")
+    if on_path:
+        candidates.append(Path(os.path.realpath(on_path)).parent)
+    for bindir in candidates:
+        if (bindir / "postgres").exists() and (bindir / "initdb").exists() and _major(bindir) == version:
+            return bindir
+    others = sorted({_major(Path(p)) for p in glob.glob("/usr/lib/postgresql/*/bin")} - {None})
+    hint = f" (found version {', '.join(map(str, others))}: set postgres.version to it)" if others else ""
+    raise RuntimeError_(
+        f"PostgreSQL {version} server binaries not found{hint}",
+        fix=f"run 'make postgres' or 'apt-get install -y postgresql-{version}'",
+    )
+
+
+def _major(bindir: Path) -> int | None:
+    match = re.search(r"/postgresql/(\d+)/bin", str(bindir))
+    if match:
+        return int(match.group(1))
+    try:
+        out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True, timeout=10)
+    except OSError:
+        return None
+    found = re.search(r"(\d+)", out.stdout)
+    return int(found.group(1)) if found else None
+
+
+def run_as_user() -> str | None:
+    """The unprivileged user that runs PostgreSQL when Symphony is root (None when it is not root)."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", FALLBACK_USER):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", FALLBACK_USER],
+        check=True,
+        capture_output=True,
+    )
+    return FALLBACK_USER
+
+
+def check_reachable(path: Path, user: str | None) -> None:
+    """The database user must be able to reach its volume: every parent folder must be searchable."""
+    if user is None:
+        return
+    pw = pwd.getpwnam(user)
+    groups = set(os.getgrouplist(user, pw.pw_gid))
+    for parent in reversed(path.parents):
+        st = parent.stat()
+        if st.st_uid == pw.pw_uid:
+            ok = st.st_mode & stat.S_IXUSR
+        elif st.st_gid in groups:
+            ok = st.st_mode & stat.S_IXGRP
+        else:
+            ok = st.st_mode & stat.S_IXOTH
+        if not ok:
+            raise RuntimeError_(
+                f"the database runs as user '{user}', who cannot reach {path}: {parent} is not searchable",
+                fix=f"run 'chmod o+x {parent}' or keep the stack in a folder such as /srv or /opt",
+            )
+
+
+def data_dir(volume: Path) -> Path:
+    return volume / "data"
+
+
+def is_initialized(volume: Path) -> bool:
+    return (data_dir(volume) / "PG_VERSION").exists()
+
+
+def volume_version(volume: Path) -> int | None:
+    try:
+        return int((data_dir(volume) / "PG_VERSION").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def read_password(path: Path) -> str:
+    """The generated password for a database service, created (mode 0600) on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    password = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password + "\n")
+    return password
+
+
+def initdb(volume: Path, bindir: Path, user: str | None, superuser: str, password: str) -> str:
+    """Create a new cluster in `volume`/data; returns initdb's output."""
+    volume.mkdir(parents=True, exist_ok=True)
+    os.chmod(volume, 0o700)
+    pw = pwd.getpwnam(user) if user else None
+    if pw:
+        os.chown(volume, pw.pw_uid, pw.pw_gid)
+    pwfile = volume / ".initdb-password"
+    fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password + "\n")
+    if pw:
+        os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+    argv = [
+        str(bindir / "initdb"),
+        "-D",
+        str(data_dir(volume)),
+        "-U",
+        superuser,
+        f"--pwfile={pwfile}",
+        "--auth=scram-sha-256",
+        "--encoding=UTF8",
+        "--locale=C.UTF-8",
+    ]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, **_as_user(user))
+    finally:
+        pwfile.unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise RuntimeError_(f"initdb failed in {volume}: {(proc.stderr or proc.stdout).strip()[-500:]}")
+    conf = data_dir(volume) / "postgresql.conf"
+    with conf.open("a") as fh:
+        fh.write(f"\n# Settings managed by Symphony\ninclude_if_exists = '{CONF_NAME}'\n")
+    return proc.stdout
+
+
+def write_config(volume: Path, port: int, bind: str, settings: dict[str, str], user: str | None) -> bool:
+    """Write Symphony's settings file; True if it changed."""
+    lines = [
+        "# Written by Symphony on every apply: edit the stack spec instead.",
+        f"listen_addresses = '{bind}'",
+        f"port = {port}",
+        "unix_socket_directories = ''",
+        "password_encryption = 'scram-sha-256'",
+        "logging_collector = off",
+    ]
+    for key, value in sorted(settings.items()):
+        if not re.fullmatch(r"[a-z_][a-z0-9_.]*", key):
+            raise RuntimeError_(f"invalid PostgreSQL setting name {key!r}")
+        lines.append(f"{key} = '{value.replace(chr(39), chr(39) * 2)}'")
+    text = "\n".join(lines) + "\n"
+    path = data_dir(volume) / CONF_NAME
+    if path.exists() and path.read_text() == text:
+        return False
+    path.write_text(text)
+    os.chmod(path, 0o600)
+    if user:
+        pw = pwd.getpwnam(user)
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+    return True
+
+
+def dsn(host: str, port: int, user: str, password: str, database: str) -> str:
+    from urllib.parse import quote
+
+    return f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(database, safe='')}"
+
+
+def ensure_databases(admin_dsn: str, names: list[str]) -> list[str]:
+    """Create the databases that do not exist yet; returns the ones created."""
+    import psycopg
+    from psycopg import sql
+
+    created = []
+    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as conn:
+        for name in names:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                continue
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            created.append(name)
+    return created
+
+
+def reload(admin_dsn: str, changed: list[str]) -> list[str]:
+    """Reload the configuration; returns which of the `changed` settings need a restart to apply."""
+    import psycopg
+
+    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("SELECT pg_reload_conf()")
+        rows = conn.execute(
+            "SELECT name FROM pg_settings WHERE name = ANY(%s) AND context = 'postmaster'", (changed,)
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _as_user(user: str | None) -> dict[str, object]:
+    if not user or os.geteuid() != 0:
+        return {}
+    pw = pwd.getpwnam(user)
+    return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": [], "cwd": "/"}

@@ -1,0 +1,334 @@
+"""The local runtime: the Runtime protocol on this machine, through the background agent."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+from symphony.errors import RuntimeError_
+from symphony.runtimes.base import Deployment, Events, Observed
+from symphony.runtimes.local import postgres as pg
+from symphony.runtimes.local import releases
+from symphony.runtimes.local.client import AgentClient
+from symphony.runtimes.local.layout import Layout
+from symphony.runtimes.local.supervisor import ProcSpec, tail
+
+HEALTHY_DEADLINE = 60.0
+BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+VOLUME_META = "symphony-volume.json"
+
+
+class LocalRuntime:
+    name = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.layout = Layout.for_stack(root)
+        self.agent = AgentClient(self.layout)
+
+    # ------------------------------------------------------------------ observe
+    def observe(self, names: list[str] | None = None) -> dict[str, Observed]:
+        units: dict[str, Any] = {}
+        if self.agent.running() or self.agent.has_work():
+            # A dead agent that should be supervising something is restarted: it adopts what still runs.
+            self.agent.ensure_running()
+            units = self.agent.call("status")["units"]
+        seen: dict[str, Observed] = {}
+        for name, u in units.items():
+            seen[name] = Observed(
+                name=name,
+                kind=u["kind"],
+                state=u["state"],
+                config_hash=u.get("config_hash"),
+                release=u.get("release"),
+                pids=u.get("pids", []),
+                restarts=u.get("restarts", 0),
+                url=u.get("url"),
+                detail=u.get("detail"),
+                last_exit=u.get("last_exit"),
+                next_run=u.get("next_run"),
+            )
+        if self.layout.volumes.exists():
+            for vol in sorted(self.layout.volumes.iterdir()):
+                obs = seen.setdefault(vol.name, Observed(vol.name, "postgres", "stopped"))
+                obs.volume = vol
+                obs.volume_exists = pg.is_initialized(vol)
+        for name, obs in seen.items():
+            if obs.kind == "postgres" and obs.volume is None:
+                obs.volume = self.layout.volume(name)
+                obs.volume_exists = False
+        if names is not None:
+            seen = {n: o for n, o in seen.items() if n in names}
+        return seen
+
+    # ------------------------------------------------------------------ releases
+    def release_id(self, source: Path | None, build: list[str] | None) -> str | None:
+        return releases.release_id(source, build) if source else None
+
+    def prepare_release(self, name: str, source: Path | None, build: list[str] | None, events: Events) -> str | None:
+        if source is None:
+            return None
+        rid = releases.release_id(source, build)
+        if not releases.release_path(self.layout.releases, rid).exists():
+            events(name, f"snapshotting release {rid}" + (" and building it" if build else ""))
+        rid, _ = releases.prepare(self.layout.releases, source, build, self.layout.log(name))
+        return rid
+
+    # ------------------------------------------------------------------ postgres
+    def _volume_meta(self, name: str) -> dict[str, Any]:
+        try:
+            return json.loads((self.layout.volume(name) / VOLUME_META).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def known_outputs(self, name: str, spec: Any, remembered: dict[str, str] | None) -> dict[str, str] | None:
+        meta = self._volume_meta(name)
+        port = spec.port or meta.get("port")
+        secret = self.layout.secret(f"{name}.password")
+        if not port or not secret.exists() or not pg.is_initialized(self.layout.volume(name)):
+            return None
+        return self._outputs(spec, int(port), secret.read_text().strip())
+
+    @staticmethod
+    def _outputs(spec: Any, port: int, password: str) -> dict[str, str]:
+        database = spec.databases[0] if spec.databases else "postgres"
+        return {
+            "host": "127.0.0.1",
+            "port": str(port),
+            "user": spec.user,
+            "password": password,
+            "database": database,
+            "url": pg.dsn("127.0.0.1", port, spec.user, password, database),
+        }
+
+    def preflight_postgres(self, spec: Any) -> None:
+        pg.find_bindir(spec.version)
+
+    def ensure_postgres(self, deployment: Deployment, events: Events) -> dict[str, str]:
+        spec = deployment.postgres
+        name = deployment.name
+        bindir = pg.find_bindir(spec.version)
+        user = pg.run_as_user()
+        volume = self.layout.volume(name)
+        self.layout.volumes.mkdir(parents=True, exist_ok=True)
+        pg.check_reachable(self.layout.volumes, user)
+        password = pg.read_password(self.layout.secret(f"{name}.password"))
+        meta = self._volume_meta(name)
+        if not pg.is_initialized(volume):
+            events(name, f"initdb PostgreSQL {spec.version} into {volume}")
+            pg.initdb(volume, bindir, user, spec.user, password)
+            meta = {}
+        elif pg.volume_version(volume) != spec.version:
+            raise RuntimeError_(
+                f"the volume {volume} holds PostgreSQL {pg.volume_version(volume)} data, the spec asks for {spec.version}",
+                fix="set postgres.version back; major upgrades need a backup and restore",
+            )
+        port = spec.port or meta.get("port") or _free_port()
+        conflict = self.port_conflict(int(port), spec.bind, name)
+        if conflict:
+            raise RuntimeError_(f"{name}: {conflict}", fix="set services.{name}.postgres.port to a free port")
+        old_settings = meta.get("settings", {})
+        changed = pg.write_config(volume, int(port), spec.bind, spec.settings, user)
+        meta = {"port": int(port), "version": spec.version, "settings": spec.settings}
+        _write_json(volume / VOLUME_META, meta)
+        outputs = self._outputs(spec, int(port), password)
+        admin = pg.dsn("127.0.0.1", int(port), spec.user, password, "postgres")
+        proc = ProcSpec(
+            name=name,
+            kind="postgres",
+            argv=[str(bindir / "postgres"), "-D", str(pg.data_dir(volume)), "-p", str(port)],
+            cwd="/",
+            log=str(self.layout.log(name)),
+            env={k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "TZ") if k in os.environ},
+            user=user,
+            port=int(port),
+            bind=spec.bind,
+            health={"postgres": admin},
+            config_hash=deployment.config_hash,
+            url=f"postgresql://{spec.user}:***@127.0.0.1:{port}/{outputs['database']}",
+            stop_signal="SIGINT",
+            stop_grace=max(deployment.stop_grace, 30.0),
+        )
+        self.agent.ensure_running()
+        events(name, f"starting PostgreSQL on 127.0.0.1:{port}")
+        result = self.agent.call("ensure", spec=proc.to_json(), deadline=HEALTHY_DEADLINE, timeout=HEALTHY_DEADLINE + 30)
+        _raise_unless_ok(name, result)
+        if changed:
+            diff = sorted(k for k in set(old_settings) | set(spec.settings) if old_settings.get(k) != spec.settings.get(k))
+            if diff:
+                need_restart = pg.reload(admin, diff)
+                if need_restart:
+                    events(name, f"restarting: {', '.join(need_restart)} need a restart")
+                    result = self.agent.call("restart", name=name, deadline=HEALTHY_DEADLINE, timeout=HEALTHY_DEADLINE + 30)
+                    _raise_unless_ok(name, result)
+                else:
+                    events(name, f"reloaded configuration ({', '.join(diff)})")
+        created = pg.ensure_databases(admin, spec.databases)
+        if created:
+            events(name, f"created database {', '.join(created)}")
+        return outputs
+
+    # ------------------------------------------------------------------ services and jobs
+    def _proc(self, d: Deployment) -> ProcSpec:
+        release = releases.release_path(self.layout.releases, d.release) if d.release else None
+        assert d.command
+        argv = [releases.interpreter(release, d.command[0]), *d.command[1:]]
+        env = {k: os.environ[k] for k in BASE_ENV_KEYS if k in os.environ}
+        env.update(d.env)
+        env.update(
+            SYMPHONY_SERVICE=d.name,
+            SYMPHONY_RELEASE=d.release or "",
+            SYMPHONY_STACK=str(self.root),
+            PYTHONUNBUFFERED="1",
+        )
+        if d.port:
+            env["PORT"] = str(d.port)
+        return ProcSpec(
+            name=d.name,
+            kind=d.kind,
+            argv=argv,
+            cwd=str(release or self.root),
+            log=str(self.layout.log(d.name)),
+            env=env,
+            port=d.port,
+            bind=d.bind,
+            health={"http": d.health} if d.health else None,
+            config_hash=d.config_hash,
+            release=d.release,
+            url=f"http://{d.bind}:{d.port}" if d.port else None,
+            stop_grace=d.stop_grace,
+            schedule=d.schedule,
+        )
+
+    def ensure_service(self, deployment: Deployment, events: Events) -> None:
+        proc = self._proc(deployment)
+        if deployment.port:
+            conflict = self.port_conflict(deployment.port, deployment.bind, deployment.name)
+            if conflict:
+                raise RuntimeError_(f"{deployment.name}: {conflict}", fix=f"set services.{deployment.name}.port to a free port")
+        self.agent.ensure_running()
+        events(deployment.name, "starting" + (f" release {deployment.release}" if deployment.release else ""))
+        result = self.agent.call("ensure", spec=proc.to_json(), deadline=HEALTHY_DEADLINE, timeout=HEALTHY_DEADLINE + 30)
+        _raise_unless_ok(deployment.name, result)
+
+    def run_job(self, deployment: Deployment, events: Events) -> None:
+        proc = self._proc(deployment)
+        self.agent.ensure_running()
+        events(deployment.name, "running job" + (f" release {deployment.release}" if deployment.release else ""))
+        result = self.agent.call("run_job", spec=proc.to_json(), timeout=None)
+        _raise_unless_ok(deployment.name, result)
+
+    def schedule_job(self, deployment: Deployment, events: Events) -> None:
+        self.agent.ensure_running()
+        self.agent.call("register", spec=self._proc(deployment).to_json())
+        events(deployment.name, f"scheduled '{deployment.schedule}'")
+
+    def remove(self, name: str, kind: str, events: Events) -> None:
+        if self.agent.running():
+            self.agent.call("remove", name=name, timeout=120)
+        events(name, "stopped and removed" + (f" (volume kept in {self.layout.volume(name)})" if kind == "postgres" else ""))
+
+    def stop_all(self, events: Events) -> None:
+        if not self.agent.running() and not self.agent.has_work():
+            return
+        self.agent.ensure_running()
+        stopped = self.agent.call("stop_all", timeout=300)["stopped"]
+        self.agent.wait_gone()
+        for name in stopped:
+            events(name, "stopped")
+
+    def destroy_volumes(self, names: list[str], events: Events) -> list[Path]:
+        removed = []
+        for name in names:
+            vol = self.layout.volume(name)
+            if vol.exists():
+                shutil.rmtree(vol)
+                removed.append(vol)
+                events(name, f"deleted volume {vol}")
+            self.layout.secret(f"{name}.password").unlink(missing_ok=True)
+        return removed
+
+    def destroy_all(self) -> None:
+        """Remove everything under .symphony except the state (and its lock)."""
+        for sub in (self.layout.volumes, self.layout.secrets, self.layout.logs, self.layout.agent_dir):
+            shutil.rmtree(sub, ignore_errors=True)
+        if self.layout.releases.exists():
+            for rel in self.layout.releases.iterdir():
+                releases.remove_tree(rel)
+
+    # ------------------------------------------------------------------ misc
+    def port_conflict(self, port: int, bind: str, owner: str) -> str | None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((bind, port))
+                return None
+            except OSError:
+                pass
+        pid, cmd = _listener(port)
+        if pid is not None and self.agent.running():
+            mine = self.agent.call("status")["units"].get(owner, {}).get("pids", [])
+            if pid in mine or any(_is_descendant(pid, p) for p in mine):
+                return None
+        who = f" by pid {pid} ({cmd})" if pid else ""
+        return f"port {port} on {bind} is in use{who}"
+
+    def logs(self, name: str, lines: int) -> list[str]:
+        return tail(self.layout.log(name), lines)
+
+    def log_path(self, name: str) -> Path:
+        return self.layout.log(name)
+
+    def secrets(self) -> list[str]:
+        if not self.layout.secrets.exists():
+            return []
+        return [p.read_text().strip() for p in self.layout.secrets.iterdir() if p.is_file()]
+
+    def status_extra(self) -> dict[str, Any]:
+        return {"agent": {"pid": self.agent.pid() if self.agent.running() else None, "socket": str(self.layout.socket)}}
+
+
+def _raise_unless_ok(name: str, result: dict[str, Any]) -> None:
+    if result.get("ok"):
+        return
+    detail = result.get("detail") or f"state {result.get('state')}"
+    lines = result.get("log_tail") or []
+    text = f"{name} failed: {detail}"
+    if lines:
+        text += "\n  last log lines:\n" + "\n".join(f"    {line}" for line in lines)
+    raise RuntimeError_(text, fix=f"see 'symphony logs {name}'")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _listener(port: int) -> tuple[int | None, str | None]:
+    import psutil
+
+    with contextlib.suppress(psutil.Error, OSError):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                with contextlib.suppress(psutil.Error):
+                    return conn.pid, psutil.Process(conn.pid).name()
+                return conn.pid, None
+    return None, None
+
+
+def _is_descendant(pid: int, ancestor: int) -> bool:
+    import psutil
+
+    with contextlib.suppress(psutil.Error):
+        return any(p.pid == ancestor for p in psutil.Process(pid).parents())
+    return False
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, sort_keys=True))

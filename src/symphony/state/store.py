@@ -1,0 +1,207 @@
+"""The SQLite state store under `DIR/.symphony/state.db`.
+
+Resources are what Symphony created and the config hash it last applied to each; revisions are the
+history of applies; the journal records each step of the apply in progress, so that an apply that
+was killed half-way is visible (and repaired by the next one, which plans against what really runs).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from symphony.errors import StateError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS resources (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    config_hash TEXT,
+    release TEXT,
+    status TEXT NOT NULL,
+    revision INTEGER,
+    config TEXT NOT NULL DEFAULT '{}',
+    outputs TEXT NOT NULL DEFAULT '{}',
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS revisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    command TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    changes TEXT NOT NULL DEFAULT '[]',
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS journal (
+    revision INTEGER NOT NULL,
+    service TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    at REAL NOT NULL,
+    detail TEXT
+);
+"""
+
+
+@dataclass
+class Resource:
+    """One thing Symphony created: a service, a job or a database, with the config it last applied."""
+
+    name: str
+    kind: str
+    config_hash: str | None
+    release: str | None
+    status: str  # applied | failed | succeeded | removed
+    revision: int | None = None
+    config: dict[str, Any] = field(default_factory=dict)  # redacted: safe to print
+    outputs: dict[str, str] = field(default_factory=dict)  # non-secret outputs only
+    updated_at: float = 0.0
+
+
+@dataclass
+class Revision:
+    id: int
+    command: str
+    status: str  # applying | applied | failed | interrupted
+    started_at: float
+    finished_at: float | None
+    changes: list[dict[str, Any]]
+    error: str | None
+
+
+class StateStore:
+    """Reads and writes a stack's state. Writers must hold the StackLock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, timeout=10, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"cannot open the state store {path}: {exc}",
+                fix="restore it from a copy, or move it away to start from what is running",
+            ) from exc
+        path.chmod(0o600)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # resources ---------------------------------------------------------------------------------
+    def resources(self) -> dict[str, Resource]:
+        rows = self._db.execute(
+            "SELECT name, kind, config_hash, release, status, revision, config, outputs, updated_at "
+            "FROM resources WHERE status != 'removed' ORDER BY rowid"
+        ).fetchall()
+        return {
+            r[0]: Resource(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7]), r[8])
+            for r in rows
+        }
+
+    def resource(self, name: str) -> Resource | None:
+        return self.resources().get(name)
+
+    def put_resource(self, res: Resource) -> None:
+        self._db.execute(
+            "INSERT INTO resources(name, kind, config_hash, release, status, revision, config, outputs, updated_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, "
+            "config_hash=excluded.config_hash, release=excluded.release, status=excluded.status, "
+            "revision=excluded.revision, config=excluded.config, outputs=excluded.outputs, "
+            "updated_at=excluded.updated_at",
+            (
+                res.name,
+                res.kind,
+                res.config_hash,
+                res.release,
+                res.status,
+                res.revision,
+                json.dumps(res.config, sort_keys=True),
+                json.dumps(res.outputs, sort_keys=True),
+                time.time(),
+            ),
+        )
+
+    def put_resources(self, resources: list[Resource]) -> None:
+        with self.transaction():
+            for res in resources:
+                self.put_resource(res)
+
+    def remove_resource(self, name: str) -> None:
+        self._db.execute("DELETE FROM resources WHERE name = ?", (name,))
+
+    # revisions ---------------------------------------------------------------------------------
+    def begin_revision(self, command: str, changes: list[dict[str, Any]]) -> int:
+        """Start a revision. A revision still 'applying' from a crashed command is marked interrupted."""
+        with self.transaction():
+            self._db.execute(
+                "UPDATE revisions SET status='interrupted', finished_at=? WHERE status='applying'",
+                (time.time(),),
+            )
+            cur = self._db.execute(
+                "INSERT INTO revisions(command, status, started_at, changes) VALUES (?, 'applying', ?, ?)",
+                (command, time.time(), json.dumps(changes)),
+            )
+        return int(cur.lastrowid or 0)
+
+    def finish_revision(self, revision: int, status: str, error: str | None = None) -> None:
+        self._db.execute(
+            "UPDATE revisions SET status=?, finished_at=?, error=? WHERE id=?",
+            (status, time.time(), error, revision),
+        )
+
+    def revisions(self, limit: int | None = None) -> list[Revision]:
+        sql = "SELECT id, command, status, started_at, finished_at, changes, error FROM revisions ORDER BY id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [
+            Revision(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6]) for r in self._db.execute(sql)
+        ]
+
+    def interrupted(self) -> Revision | None:
+        """The revision a crashed command left 'applying', if any."""
+        for rev in self.revisions(limit=1):
+            if rev.status == "applying":
+                return rev
+        return None
+
+    # journal -----------------------------------------------------------------------------------
+    def journal(self, revision: int, service: str, action: str, status: str, detail: str | None = None) -> None:
+        self._db.execute(
+            "INSERT INTO journal(revision, service, action, status, at, detail) VALUES (?,?,?,?,?,?)",
+            (revision, service, action, status, time.time(), detail),
+        )
+
+    def journal_entries(self, revision: int) -> list[tuple[str, str, str, str | None]]:
+        return [
+            (r[0], r[1], r[2], r[3])
+            for r in self._db.execute(
+                "SELECT service, action, status, detail FROM journal WHERE revision=? ORDER BY rowid",
+                (revision,),
+            )
+        ]

@@ -1,0 +1,201 @@
+"""A Workspace: one stack folder with its spec, its state and its runtime. The library's front door.
+
+    from symphony import Workspace
+    ws = Workspace.open("examples/campsite")
+    plan = ws.plan()
+    ws.apply(plan)
+
+Every command of the CLI is a method here; the CLI only parses arguments and renders.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from symphony.apply import ApplyResult, apply_plan
+from symphony.errors import SymphonyError, UsageError
+from symphony.graph import Graph
+from symphony.plan import Plan, make_plan
+from symphony.runtimes.base import Events, Observed
+from symphony.runtimes.local.layout import Layout
+from symphony.runtimes.local.runtime import LocalRuntime
+from symphony.spec import Stack, load_stack
+from symphony.state import Revision, StackLock, StateStore
+
+
+def _quiet(service: str, message: str) -> None:
+    pass
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    kind: str
+    state: str
+    release: str | None = None
+    revision: int | None = None
+    url: str | None = None
+    pids: list[int] = field(default_factory=list)
+    restarts: int = 0
+    detail: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Workspace:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.layout = Layout.for_stack(stack.root)
+        self.runtime = LocalRuntime(stack.root)
+        self._state: StateStore | None = None
+
+    @classmethod
+    def open(cls, path: str | Path = ".") -> Workspace:
+        return cls(load_stack(path))
+
+    @property
+    def state(self) -> StateStore:
+        if self._state is None:
+            self._state = StateStore(self.layout.state_db)
+        return self._state
+
+    def lock(self, command: str) -> StackLock:
+        return StackLock(self.layout.lock, command)
+
+    def close(self) -> None:
+        if self._state is not None:
+            self._state.close()
+
+    # ------------------------------------------------------------------ plan / apply
+    def _check_targets(self, targets: list[str] | None) -> None:
+        for name in targets or []:
+            if name not in self.stack.services:
+                raise UsageError(
+                    f"--target {name}: no such service in {self.stack.file}",
+                    fix=f"choose one of: {', '.join(self.stack.services)}",
+                )
+
+    def plan(self, targets: list[str] | None = None) -> Plan:
+        self._check_targets(targets)
+        observed = self.runtime.observe()
+        return make_plan(self.stack, self.state.resources(), observed, self.runtime, targets)
+
+    def apply(self, plan: Plan | None = None, targets: list[str] | None = None, events: Events = _quiet,
+              command: str = "apply") -> tuple[Plan, ApplyResult | None]:
+        """Plan (unless given) and apply under the stack lock. Returns the plan and the result."""
+        with self.lock(command):
+            if plan is None:
+                plan = self.plan(targets)
+            if not plan.has_changes:
+                return plan, None
+            return plan, apply_plan(self.stack, plan, self.runtime, self.state, events, command)
+
+    def unhealthy(self) -> dict[str, str]:
+        """Services that are not healthy and jobs that did not succeed, with the reason."""
+        bad = {}
+        for st in self.status():
+            ok = {"postgres": ("healthy",), "service": ("healthy", "running"), "job": ("succeeded", "running")}
+            if st.state not in ok[st.kind]:
+                bad[st.name] = st.detail or st.state
+        return bad
+
+    # ------------------------------------------------------------------ lifecycle
+    def down(self, events: Events = _quiet) -> None:
+        with self.lock("down"):
+            self.runtime.stop_all(events)
+            rev = self.state.begin_revision("down", [])
+            self.state.finish_revision(rev, "applied")
+
+    def destroy(self, events: Events = _quiet) -> list[Path]:
+        """Stop everything and delete the volumes, releases and logs. The history stays."""
+        with self.lock("destroy"):
+            self.runtime.stop_all(events)
+            names = [n for n, r in self.state.resources().items() if r.kind == "postgres"]
+            names += [n for n, s in self.stack.services.items() if s.kind == "postgres" and n not in names]
+            removed = self.runtime.destroy_volumes(names, events)
+            self.runtime.destroy_all()
+            rev = self.state.begin_revision("destroy", [{"service": n, "action": "destroy"} for n in names])
+            with self.state.transaction():
+                for name in self.state.resources():
+                    self.state.remove_resource(name)
+            self.state.finish_revision(rev, "applied")
+            return removed
+
+    def volumes(self) -> list[Path]:
+        return [self.layout.volume(n) for n, s in self.stack.services.items() if s.kind == "postgres"
+                and self.layout.volume(n).exists()]
+
+    # ------------------------------------------------------------------ reading
+    def status(self, observed: dict[str, Observed] | None = None) -> list[ServiceStatus]:
+        observed = self.runtime.observe() if observed is None else observed
+        resources = self.state.resources()
+        out = []
+        names = list(self.stack.services) + [n for n in resources if n not in self.stack.services]
+        for name in names:
+            svc = self.stack.services.get(name)
+            res = resources.get(name)
+            obs = observed.get(name)
+            kind = svc.kind if svc else (res.kind if res else "service")
+            state = obs.state if obs else "stopped"
+            if kind == "job" and (obs is None or obs.state == "stopped") and res is not None:
+                state = res.status  # succeeded / failed, remembered from its last run
+            if res is None and (obs is None or not obs.is_up):
+                state = "not created" if kind != "job" else "never ran"
+            url = obs.url if obs and obs.is_up else None
+            out.append(
+                ServiceStatus(
+                    name=name,
+                    kind=kind,
+                    state=state,
+                    release=(obs.release if obs and obs.release else (res.release if res else None)),
+                    revision=res.revision if res else None,
+                    url=url,
+                    pids=obs.pids if obs else [],
+                    restarts=obs.restarts if obs else 0,
+                    detail=obs.detail if obs else None,
+                )
+            )
+        return out
+
+    def outputs(self, name: str) -> dict[str, str] | None:
+        svc = self.stack.services[name]
+        if svc.kind != "postgres":
+            return None
+        res = self.state.resource(name)
+        return self.runtime.known_outputs(name, svc.postgres, res.outputs if res else None)
+
+    def history(self, limit: int | None = None) -> list[Revision]:
+        return self.state.revisions(limit)
+
+    def graph(self) -> Graph:
+        return Graph.from_stack(self.stack)
+
+    def logs(self, name: str, lines: int) -> list[str]:
+        if name not in self.stack.services and name not in self.state.resources():
+            raise UsageError(f"no service named {name!r}", fix=f"choose one of: {', '.join(self.stack.services)}")
+        return self.runtime.logs(name, lines)
+
+    def wait_healthy(self, timeout: float = 60.0) -> dict[str, str]:
+        """Poll until every service is healthy and every job done, or the deadline; returns what is not."""
+        deadline = time.time() + timeout
+        bad = self.unhealthy()
+        while bad and time.time() < deadline:
+            if any(s in ("failed", "stopped", "not created", "never ran") for s in bad.values()):
+                break
+            time.sleep(0.2)
+            bad = self.unhealthy()
+        return bad
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+__all__ = ["ServiceStatus", "SymphonyError", "Workspace", "redact"]

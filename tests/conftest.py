@@ -1,0 +1,154 @@
+"""Fixtures that start real things (the symphony CLI, its agent, PostgreSQL) and always clean up."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WEBAPP = Path(__file__).resolve().parent / "fixtures" / "webapp"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.05) -> object:
+    """Poll `predicate` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.time() + timeout
+    last: object = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+class Symphony:
+    """Runs the real `symphony` command against one stack folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def run(self, *args: str, check: bool = False, input: str | None = None, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "symphony.cli.main", *args],
+            cwd=self.folder,
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=timeout,
+            env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"symphony {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def status(self) -> dict:
+        return json.loads(self.run("status", "--json", check=True).stdout)
+
+    def write(self, spec: str) -> None:
+        (self.folder / "symphony.yaml").write_text(textwrap.dedent(spec))
+
+    @property
+    def home(self) -> Path:
+        return self.folder / ".symphony"
+
+    def agent_pid(self) -> int | None:
+        try:
+            return int((self.home / "agent" / "agent.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
+
+def _kill_leftovers(folder: Path) -> None:
+    """Last resort after `symphony down`: stop by pid whatever this stack's agent started."""
+    home = folder / ".symphony" / "agent"
+    pids: list[int] = []
+    with contextlib.suppress(OSError, ValueError):
+        pids.append(int((home / "agent.pid").read_text()))
+    with contextlib.suppress(OSError, ValueError):
+        procs = json.loads((home / "procs.json").read_text()).get("procs", {})
+        pids += [p["pid"] for p in procs.values() if p.get("pid")]
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(pid)
+            for child in proc.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    child.send_signal(signal.SIGKILL)
+            proc.send_signal(signal.SIGKILL)
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A temporary folder the unprivileged database user can traverse (pytest's tmp_path is 0700)."""
+    folder = Path(tempfile.mkdtemp(prefix="symphony-test-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def make_stack(workdir: Path) -> Iterator[Callable[..., Symphony]]:
+    """make_stack(spec_yaml, app=True) -> Symphony on a fresh stack folder; brought down afterwards."""
+    made: list[Symphony] = []
+
+    def make(spec: str, app: bool = True, name: str = "stack") -> Symphony:
+        folder = workdir / name
+        folder.mkdir()
+        if app:
+            shutil.copytree(WEBAPP, folder / "app", ignore=shutil.ignore_patterns("__pycache__"))
+        sym = Symphony(folder)
+        sym.write(spec)
+        made.append(sym)
+        return sym
+
+    yield make
+    for sym in made:
+        with contextlib.suppress(Exception):
+            sym.run("down", timeout=120)
+        _kill_leftovers(sym.folder)
+
+
+def basic_spec(port: int, extra: str = "") -> str:
+    """db + web (reads/writes db) + seed job: the smallest stack that exercises every kind."""
+    return f"""\
+        name: basic
+        services:
+          db:
+            postgres:
+              version: 15
+              databases: [app]
+          web:
+            run: python app.py
+            source: ./app
+            port: {port}
+            health: /healthz
+            stop_grace: 3s
+            env:
+              DATABASE_URL: ${{db.url}}
+          seed:
+            job: python app.py seed
+            source: ./app
+            env: {{DATABASE_URL: "${{db.url}}"}}
+            depends_on: [web]
+        {extra}"""
