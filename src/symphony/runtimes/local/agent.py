@@ -62,7 +62,8 @@ class Agent:
         return self.layout.agent_dir / "procs.json"
 
     def _changed(self) -> None:
-        self._dirty = True
+        # Persist at once: a pid must be on disk before anyone can kill this agent and expect adoption.
+        self._persist()
 
     def _persist(self) -> None:
         desired = {n: u.spec.to_json() for n, u in self.units.items()}

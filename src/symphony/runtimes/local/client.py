@@ -101,6 +101,19 @@ class AgentClient:
             return None
 
     def wait_gone(self, timeout: float = 15.0) -> None:
+        """Wait until the agent process has exited (it removes its pid file last)."""
         deadline = time.time() + timeout
-        while time.time() < deadline and self.running():
+        while time.time() < deadline and (self.running() or self._alive(self.pid())):
             time.sleep(0.05)
+
+    @staticmethod
+    def _alive(pid: int | None) -> bool:
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True

@@ -1,0 +1,103 @@
+"""The local PostgreSQL: initdb into a volume as an unprivileged user, password auth, reload vs restart."""
+
+from __future__ import annotations
+
+import os
+import pwd
+from types import SimpleNamespace
+
+import psycopg
+import pytest
+
+from symphony.errors import RuntimeError_
+from symphony.runtimes.base import Deployment
+from symphony.runtimes.local import postgres as pg
+from symphony.runtimes.local.runtime import LocalRuntime
+
+EVENTS: list[str] = []
+
+
+def _events(service: str, message: str) -> None:
+    EVENTS.append(f"{service}: {message}")
+
+
+def _spec(**kw):
+    base = dict(version=15, databases=["app"], port=None, user="symphony", settings={}, bind="127.0.0.1")
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+@pytest.fixture
+def runtime(workdir):
+    rt = LocalRuntime(workdir)
+    yield rt
+    rt.stop_all(_events)
+
+
+def test_initdb_runs_unprivileged_with_password_auth(runtime):
+    out = runtime.ensure_postgres(Deployment("db", "postgres", "h", postgres=_spec()), _events)
+    volume = runtime.layout.volume("db")
+    if os.geteuid() == 0:
+        assert pwd.getpwuid(volume.stat().st_uid).pw_name == pg.run_as_user()
+    secret = runtime.layout.secret("db.password")
+    assert oct(secret.stat().st_mode & 0o777) == "0o600"
+    assert out["password"] == secret.read_text().strip()
+    with psycopg.connect(out["url"]) as conn:
+        assert conn.execute("SELECT current_database(), current_setting('listen_addresses')").fetchone() == (
+            "app",
+            "127.0.0.1",
+        )
+        assert conn.execute("SELECT current_setting('password_encryption')").fetchone()[0] == "scram-sha-256"
+    bad = out["url"].replace(out["password"], "wrong")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(bad, connect_timeout=5)
+
+
+def test_data_survives_stop_and_start(runtime):
+    out = runtime.ensure_postgres(Deployment("db", "postgres", "h", postgres=_spec()), _events)
+    with psycopg.connect(out["url"], autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (v text)")
+        conn.execute("INSERT INTO t VALUES ('kept')")
+    runtime.stop_all(_events)
+    again = runtime.ensure_postgres(Deployment("db", "postgres", "h", postgres=_spec()), _events)
+    assert again["port"] == out["port"]  # the port is remembered with the volume
+    with psycopg.connect(again["url"]) as conn:
+        assert conn.execute("SELECT v FROM t").fetchall() == [("kept",)]
+
+
+def test_reload_only_setting_is_a_reload_and_restart_setting_restarts(runtime):
+    runtime.ensure_postgres(Deployment("db", "postgres", "h", postgres=_spec()), _events)
+    pid = runtime.observe()["db"].pids[0]
+    EVENTS.clear()
+    out = runtime.ensure_postgres(Deployment("db", "postgres", "h2", postgres=_spec(settings={"work_mem": "8MB"})), _events)
+    assert runtime.observe()["db"].pids == [pid]
+    assert any("reloaded" in e for e in EVENTS)
+    with psycopg.connect(out["url"]) as conn:
+        assert conn.execute("SHOW work_mem").fetchone()[0] == "8MB"
+    EVENTS.clear()
+    out = runtime.ensure_postgres(
+        Deployment("db", "postgres", "h3", postgres=_spec(settings={"work_mem": "8MB", "max_connections": "50"})), _events
+    )
+    assert runtime.observe()["db"].pids != [pid]
+    assert any("restarting" in e for e in EVENTS)
+    with psycopg.connect(out["url"]) as conn:
+        assert conn.execute("SHOW max_connections").fetchone()[0] == "50"
+
+
+def test_missing_version_names_the_fix():
+    with pytest.raises(RuntimeError_) as err:
+        pg.find_bindir(99)
+    assert "PostgreSQL 99 server binaries not found" in str(err.value)
+    assert "apt-get install" in str(err.value)
+
+
+def test_unreachable_volume_folder_is_a_clear_error(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("only root runs the database as another user")
+    user = pg.run_as_user()
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o700)
+    os.chmod(tmp_path, 0o700)
+    with pytest.raises(RuntimeError_) as err:
+        pg.check_reachable(locked / "volumes", user)
+    assert "chmod o+x" in str(err.value)
