@@ -78,7 +78,7 @@ class Symphony:
             return None
 
 
-def _kill_leftovers(folder: Path) -> None:
+def kill_leftovers(folder: Path) -> None:
     """Last resort after `symphony down`: stop by pid whatever this stack's agent started."""
     home = folder / ".symphony" / "agent"
     pids: list[int] = []
@@ -126,12 +126,12 @@ def make_stack(workdir: Path) -> Iterator[Callable[..., Symphony]]:
     for sym in made:
         with contextlib.suppress(Exception):
             sym.run("down", timeout=120)
-        _kill_leftovers(sym.folder)
+        kill_leftovers(sym.folder)
 
 
 def basic_spec(port: int, extra: str = "") -> str:
-    """db + web (reads/writes db) + seed job: the smallest stack that exercises every kind."""
-    return f"""\
+    """db + web (reads/writes db) + seed job: the smallest stack that exercises every kind (dedented YAML)."""
+    return textwrap.dedent(f"""\
         name: basic
         services:
           db:
@@ -151,4 +151,4 @@ def basic_spec(port: int, extra: str = "") -> str:
             source: ./app
             env: {{DATABASE_URL: "${{db.url}}"}}
             depends_on: [web]
-        {extra}"""
+        """) + textwrap.dedent(extra)

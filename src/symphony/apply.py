@@ -53,6 +53,7 @@ def apply_plan(
     pending = {c.service: c for c in plan.changes if c.service in stack.services}
     deletes = [c for c in plan.changes if c.action == "delete"]
     running: dict[Future[tuple[dict[str, str] | None, str | None]], Change] = {}
+    hashes: dict[str, str | None] = {}  # the resolved config hash of each step, known once it starts
 
     def blocked_by(name: str) -> str | None:
         for dep in graph.dependencies(name):
@@ -80,7 +81,7 @@ def apply_plan(
                 if change.is_noop:
                     continue
                 state.journal(revision, name, change.action, "started")
-                running[pool.submit(_execute, stack, change, runtime, outputs, events)] = change
+                running[pool.submit(_execute, stack, change, runtime, outputs, events, hashes)] = change
             if not running:
                 continue
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -90,10 +91,11 @@ def apply_plan(
                 try:
                     new_outputs, applied_hash = fut.result()
                 except SymphonyError as exc:
-                    _record_failure(state, stack, change, revision, str(exc), result, events)
+                    _record_failure(state, stack, change, revision, str(exc), result, events, hashes.get(name))
                     continue
                 except Exception as exc:  # a bug or an unexpected OS error: report it, keep the others going
-                    _record_failure(state, stack, change, revision, f"{type(exc).__name__}: {exc}", result, events)
+                    message = f"{type(exc).__name__}: {exc}"
+                    _record_failure(state, stack, change, revision, message, result, events, hashes.get(name))
                     continue
                 if new_outputs is not None:
                     outputs[name] = new_outputs
@@ -121,11 +123,13 @@ def _execute(
     runtime: Runtime,
     outputs: dict[str, dict[str, str] | None],
     events: Events,
+    hashes: dict[str, str | None],
 ) -> tuple[dict[str, str] | None, str | None]:
     """One step, in a worker thread. Returns the service's outputs (if it has any) and the applied hash."""
     svc = stack.services[change.service]
     release = runtime.prepare_release(svc.name, svc.source, svc.build_command(), events) if svc.source else None
     dep = deployment(svc, release, outputs)
+    hashes[svc.name] = dep.config_hash
     if svc.kind == "postgres":
         if any("major version" in r for r in change.reasons):
             raise PlanError(
@@ -183,6 +187,7 @@ def _record_failure(
     message: str,
     result: ApplyResult,
     events: Events,
+    applied_hash: str | None = None,
 ) -> None:
     result.failed[change.service] = message
     events(change.service, "failed: " + message.splitlines()[0])
@@ -191,7 +196,7 @@ def _record_failure(
     if svc is not None and svc.kind == "job":
         old = state.resource(svc.name)
         state.put_resource(
-            Resource(svc.name, svc.kind, change.config_hash, change.release, "failed", revision, change.config,
+            Resource(svc.name, svc.kind, applied_hash or change.config_hash, change.release, "failed", revision, change.config,
                      old.outputs if old else {})
         )
 

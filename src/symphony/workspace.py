@@ -81,7 +81,7 @@ class Workspace:
 
     def plan(self, targets: list[str] | None = None) -> Plan:
         self._check_targets(targets)
-        observed = self.runtime.observe()
+        observed = self.runtime.observe(volumes=self._stateful())
         return make_plan(self.stack, self.state.resources(), observed, self.runtime, targets)
 
     def apply(self, plan: Plan | None = None, targets: list[str] | None = None, events: Events = _quiet,
@@ -125,13 +125,18 @@ class Workspace:
             self.state.finish_revision(rev, "applied")
             return removed
 
+    def _stateful(self) -> list[str]:
+        """Services that keep a volume: postgres in the spec, or remembered as postgres in state."""
+        names = [n for n, s in self.stack.services.items() if s.kind == "postgres"]
+        return names + [n for n, r in self.state.resources().items() if r.kind == "postgres" and n not in names]
+
     def volumes(self) -> list[Path]:
         return [self.layout.volume(n) for n, s in self.stack.services.items() if s.kind == "postgres"
                 and self.layout.volume(n).exists()]
 
     # ------------------------------------------------------------------ reading
     def status(self, observed: dict[str, Observed] | None = None) -> list[ServiceStatus]:
-        observed = self.runtime.observe() if observed is None else observed
+        observed = self.runtime.observe(volumes=self._stateful()) if observed is None else observed
         resources = self.state.resources()
         out = []
         names = list(self.stack.services) + [n for n in resources if n not in self.stack.services]

@@ -37,7 +37,7 @@ def test_reference_to_unknown_output_is_reported(make_stack):
 
 
 def test_dependency_cycle_is_reported(make_stack):
-    sym = make_stack(basic_spec(free_port()).replace("source: ./app\n    port", "source: ./app\n    depends_on: [seed]\n    port"))
+    sym = make_stack(basic_spec(free_port()).replace("health: /healthz", "health: /healthz\n    depends_on: [seed]"))
     _assert_clean_error(sym.run("plan"), "cycle")
 
 

@@ -7,7 +7,7 @@ release chosen); an `Observed` is what the runtime sees running.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -65,7 +65,7 @@ class Runtime(Protocol):
 
     name: str
 
-    def observe(self, names: list[str] | None = None) -> dict[str, Observed]:
+    def observe(self, names: list[str] | None = None, volumes: Iterable[str] = ()) -> dict[str, Observed]:
         """What runs now, by service name (services unknown to the runtime are absent)."""
 
     def release_id(self, source: Path | None, build: list[str] | None) -> str | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from conftest import free_port, wait_until
+from conftest import free_port, kill_leftovers, wait_until
 
 from symphony.runtimes.local.client import AgentClient
 from symphony.runtimes.local.layout import Layout
@@ -37,12 +37,7 @@ def agent(workdir):
             client.call("stop_all", timeout=60)
             client.wait_gone()
     finally:
-        pid = client.pid()
-        if pid:
-            for proc in psutil.Process(pid).children(recursive=True) if psutil.pid_exists(pid) else []:
-                proc.kill()
-            if psutil.pid_exists(pid):
-                os.kill(pid, signal.SIGKILL)
+        kill_leftovers(workdir)
 
 
 def _service(layout: Layout, port: int, **kw) -> ProcSpec:

@@ -157,6 +157,9 @@ class Agent:
         ok = unit.state == "succeeded"
         res: dict[str, Any] = {"ok": ok, "state": unit.state, "exit_code": unit.last_exit}
         if not ok:
+            res["detail"] = unit.detail or (
+                f"exited with code {unit.last_exit}" if unit.last_exit is not None else f"ended {unit.state}"
+            )
             res["log_tail"] = tail(Path(spec.log), 15)
         return res
 

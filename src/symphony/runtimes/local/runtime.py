@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import socket
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ class LocalRuntime:
         self.agent = AgentClient(self.layout)
 
     # ------------------------------------------------------------------ observe
-    def observe(self, names: list[str] | None = None) -> dict[str, Observed]:
+    def observe(self, names: list[str] | None = None, volumes: Iterable[str] = ()) -> dict[str, Observed]:
         units: dict[str, Any] = {}
         if self.agent.running() or self.agent.has_work():
             # A dead agent that should be supervising something is restarted: it adopts what still runs.
@@ -58,6 +59,8 @@ class LocalRuntime:
                 obs = seen.setdefault(vol.name, Observed(vol.name, "postgres", "stopped"))
                 obs.volume = vol
                 obs.volume_exists = pg.is_initialized(vol)
+        for name in volumes:  # stateful services that should have a volume, running or not
+            seen.setdefault(name, Observed(name, "postgres", "stopped"))
         for name, obs in seen.items():
             if obs.kind == "postgres" and obs.volume is None:
                 obs.volume = self.layout.volume(name)

@@ -1,0 +1,1 @@
+"""Campsite: hourly temperatures at campgrounds, interpolated from nearby weather stations."""

@@ -1,0 +1,202 @@
+"""Read symphony.yaml into a Stack, turning every problem into one SpecError naming file, key and line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from symphony.errors import SpecError
+from symphony.spec.models import PostgresSpec, Service, Stack, describe, did_you_mean
+
+SPEC_FILE = "symphony.yaml"
+_SPEC_NAMES = (SPEC_FILE, "symphony.yml")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+Path_ = tuple[str | int, ...]
+
+
+def find_spec(path: str | os.PathLike[str] = ".") -> Path:
+    """The spec file for a stack folder or file argument."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        for name in _SPEC_NAMES:
+            if (p / name).is_file():
+                return (p / name).resolve()
+        raise SpecError(
+            f"no {SPEC_FILE} in {p.resolve()}",
+            fix="give the stack folder or its spec file, e.g. symphony plan examples/campsite",
+        )
+    if p.is_file():
+        return p.resolve()
+    raise SpecError(f"{p}: no such file or folder", fix="give the stack folder or its symphony.yaml")
+
+
+def load_stack(path: str | os.PathLike[str] = ".") -> Stack:
+    """Load and check a stack spec. Raises SpecError (never a traceback) on any problem."""
+    file = find_spec(path)
+    try:
+        text = file.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read the spec: {exc}", file=file) from None
+    return parse_stack(text, file)
+
+
+def parse_stack(text: str, file: Path) -> Stack:
+    """Check `text` (the contents of `file`) and build the Stack."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(
+            f"not valid YAML: {problem}",
+            file=file,
+            line=mark.line + 1 if mark else None,
+            fix="check the indentation and quotes around this line",
+        ) from None
+    if root is None:
+        raise SpecError("the spec is empty", file=file, fix="write name: and services: (see examples/campsite)")
+    lines: dict[Path_, int] = {}
+    _check_nodes(root, (), lines, file)
+    data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+    if not isinstance(data, dict):
+        raise SpecError(
+            f"expected a mapping with name: and services:, got {describe(data)}", file=file, line=1,
+            fix="see examples/campsite/symphony.yaml",
+        )
+    try:
+        stack = Stack.model_validate(data, context={"file": file})
+    except ValidationError as exc:
+        raise _spec_error(exc, data, lines, file) from None
+    _check_sources(stack, lines)
+    return stack
+
+
+def _check_nodes(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: Path) -> None:
+    """Record the line of every key and value; refuse duplicate keys (YAML would keep the last silently)."""
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                raise SpecError(
+                    f"'{key}' is given twice", file=file, key=_dotted((*path, key)), line=key_node.start_mark.line + 1,
+                    fix="remove or rename one of them",
+                )
+            seen.add(key)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _check_nodes(value_node, (*path, key), lines, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_nodes(item, (*path, i), lines, file)
+
+
+def _check_sources(stack: Stack, lines: dict[Path_, int]) -> None:
+    for name, svc in stack.services.items():
+        if svc.source is not None and not svc.source.is_dir():
+            path = ("services", name, "source")
+            raise SpecError(
+                f"source folder {svc.source} does not exist", file=stack.file, key=_dotted(path),
+                line=_line(lines, path), fix="give the folder of the code, relative to the spec's folder",
+            )
+
+
+# ------------------------------------------------------------------------------------------- errors
+def _spec_error(exc: ValidationError, data: dict[str, Any], lines: dict[Path_, int], file: Path) -> SpecError:
+    """The problem on the earliest line among pydantic's errors, as one SpecError."""
+    found: list[tuple[Path_, str, str | None]] = []
+    for err in exc.errors(include_url=False):
+        loc = _clean_loc(err["loc"])
+        if err["type"] == "symphony":
+            ctx = err.get("ctx") or {}
+            for item in ctx.get("problems") or [{"at": ctx.get("at", ()), "message": ctx["message"], "fix": ctx.get("fix")}]:
+                found.append(((*loc, *item["at"]), item["message"], item["fix"]))
+        else:
+            found.append(_translate(err, loc, data))
+    found.sort(key=lambda f: _line(lines, f[0]) or 0)
+    path, message, fix = found[0]
+    return SpecError(message, file=file, key=_dotted(path) or None, line=_line(lines, path), fix=fix)
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> Path_:
+    """pydantic's location without its internal steps ('[key]', function-after[...], union members)."""
+    out: list[str | int] = []
+    for part in loc:
+        if isinstance(part, str) and ("[" in part or part in ("function-after", "function-before")):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _model_at(path: Path_) -> type[BaseModel] | None:
+    """Which model holds the mapping at `path`."""
+    if not path:
+        return Stack
+    if len(path) == 2 and path[0] == "services":
+        return Service
+    if len(path) == 3 and path[0] == "services" and path[2] == "postgres":
+        return PostgresSpec
+    return None
+
+
+def _keys(model: type[BaseModel]) -> list[str]:
+    return [name for name, field in model.model_fields.items() if name not in ("file", "root")]
+
+
+def _value_at(data: Any, path: Path_) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _translate(err: Any, loc: Path_, data: dict[str, Any]) -> tuple[Path_, str, str | None]:
+    kind = err["type"]
+    key = loc[-1] if loc else ""
+    parent = loc[:-1]
+    if kind == "extra_forbidden":
+        model = _model_at(parent)
+        keys = _keys(model) if model else []
+        return loc, f"unknown key '{key}'", did_you_mean(key, keys)
+    if kind == "missing":
+        model = _model_at(parent)
+        field = model.model_fields.get(str(key)) if model else None
+        hint = f"add {key}: ({field.description})" if field and field.description else f"add {key}:"
+        return loc, f"missing required key '{key}'", hint
+    value = _value_at(data, loc)
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return loc, f"expected an integer, got {describe(value)}", None
+    if kind in ("string_type",):
+        return loc, f"expected a string, got {describe(value)}", None
+    if kind in ("list_type",):
+        return loc, f"expected a list, got {describe(value)}", "write [a, b] or one '- item' per line"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return loc, f"expected a mapping, got {describe(value)}", "write key: value pairs, indented below it"
+    if kind == "literal_error":
+        expected = (err.get("ctx") or {}).get("expected", "")
+        return loc, f"unsupported value {describe(value)}", f"expected {expected}"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        return loc, f"{describe(value)} is out of range: {err['msg'].lower()}", None
+    if kind == "string_pattern_mismatch":
+        return loc, f"invalid value {describe(value)}", err["msg"]
+    return loc, err["msg"], None
+
+
+def _line(lines: dict[Path_, int], path: Path_) -> int | None:
+    """The line of `path`, or of its nearest ancestor that has one."""
+    for n in range(len(path), -1, -1):
+        line = lines.get(tuple(path[:n]))
+        if line is not None:
+            return line
+    return None
+
+
+def _dotted(path: Path_) -> str:
+    return ".".join(str(p) for p in path)
