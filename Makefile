@@ -9,6 +9,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[campsite,test]'
+	$(PY) -m compileall -q src  # bytecode for the editable install: every command starts faster
 	touch $(STAMP)
 
 postgres:

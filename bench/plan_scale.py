@@ -48,7 +48,7 @@ def _spec(n: int, changed: int | None = None) -> str:
     for i in range(n):
         lines.append(f"  job{i}:")
         cmd = "true" if i != changed else "true --changed"
-        lines.append(f"    job: {cmd}")
+        lines.append(f'    job: "{cmd}"')
         if i >= LAYER:
             lines.append(f"    depends_on: [job{i - LAYER}]")
     return "\n".join(lines) + "\n"

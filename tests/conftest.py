@@ -84,9 +84,10 @@ def kill_leftovers(folder: Path) -> None:
     pids: list[int] = []
     with contextlib.suppress(OSError, ValueError):
         pids.append(int((home / "agent.pid").read_text()))
-    with contextlib.suppress(OSError, ValueError):
-        procs = json.loads((home / "procs.json").read_text()).get("procs", {})
-        pids += [p["pid"] for p in procs.values() if p.get("pid")]
+    for unit in (home / "units").glob("*.json"):
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            proc = json.loads(unit.read_text()).get("proc") or {}
+            pids += [proc["pid"]] if proc.get("pid") else []
     for pid in pids:
         with contextlib.suppress(psutil.Error):
             proc = psutil.Process(pid)

@@ -13,9 +13,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from symphony.apply import ApplyResult, apply_plan
 from symphony.errors import SymphonyError, UsageError
 from symphony.graph import Graph
 from symphony.plan import Plan, make_plan
@@ -24,6 +23,9 @@ from symphony.runtimes.local.layout import Layout
 from symphony.runtimes.local.runtime import LocalRuntime
 from symphony.spec import Stack, load_stack
 from symphony.state import Revision, StackLock, StateStore
+
+if TYPE_CHECKING:
+    from symphony.apply import ApplyResult
 
 
 def _quiet(service: str, message: str) -> None:
@@ -92,6 +94,8 @@ class Workspace:
                 plan = self.plan(targets)
             if not plan.has_changes:
                 return plan, None
+            from symphony.apply import apply_plan  # only commands that change something need the executor
+
             return plan, apply_plan(self.stack, plan, self.runtime, self.state, events, command)
 
     def unhealthy(self) -> dict[str, str]:

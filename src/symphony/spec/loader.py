@@ -47,8 +47,10 @@ def load_stack(path: str | os.PathLike[str] = ".") -> Stack:
 
 def parse_stack(text: str, file: Path) -> Stack:
     """Check `text` (the contents of `file`) and build the Stack."""
+    loader = _Loader(text)
     try:
-        root = yaml.compose(text, Loader=_Loader)
+        root = loader.get_single_node()  # one parse: the nodes give line numbers, then the data
+        data = loader.construct_document(root) if root is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -58,11 +60,12 @@ def parse_stack(text: str, file: Path) -> Stack:
             line=mark.line + 1 if mark else None,
             fix="check the indentation and quotes around this line",
         ) from None
+    finally:
+        loader.dispose()
     if root is None:
         raise SpecError("the spec is empty", file=file, fix="write name: and services: (see examples/campsite)")
     lines: dict[Path_, int] = {}
     _check_nodes(root, (), lines, file)
-    data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
     if not isinstance(data, dict):
         raise SpecError(
             f"expected a mapping with name: and services:, got {describe(data)}", file=file, line=1,

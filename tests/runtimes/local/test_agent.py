@@ -14,7 +14,7 @@ from conftest import free_port, kill_leftovers, wait_until
 
 from symphony.runtimes.local.client import AgentClient
 from symphony.runtimes.local.layout import Layout
-from symphony.runtimes.local.supervisor import ProcSpec
+from symphony.runtimes.local.procspec import ProcSpec
 
 SERVER = (
     "import os, http.server\n"

@@ -104,11 +104,12 @@ def hour_entries(day: date, temps: dict[datetime, float]) -> list[dict]:
     hours = []
     for k in range(24):
         hour = start + timedelta(hours=k)
-        temp_c = temps.get(hour)
+        raw = temps.get(hour)
+        temp_c = None if raw is None else round(raw, 2)
         hours.append(
             {
                 "hour": hour.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "temp_c": None if temp_c is None else round(temp_c, 2),
+                "temp_c": temp_c,
                 "temp_f": None if temp_c is None else round(temp_c * 9 / 5 + 32, 2),
             }
         )

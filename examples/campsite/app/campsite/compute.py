@@ -15,32 +15,42 @@ import psycopg
 from campsite import db
 
 # Each reading counts toward the hours within 60 minutes of it, weighted 1/max(|minutes away|, 1).
+# Times are handled as epoch seconds: the nominal hours a reading can count toward are the one it
+# falls in, the next one, and (for a reading exactly on the hour) the one before.
 STATION_HOURLY = """
-INSERT INTO station_hourly (station_id, hour, temp)
-SELECT r.station_id, h.hour, (sum(r.temp * w.weight) / sum(w.weight))::real
-FROM readings r
-CROSS JOIN LATERAL (
-    SELECT date_trunc('hour', r.observed_at) + make_interval(hours => k) AS hour
-    FROM (VALUES (-1), (0), (1)) AS v (k)
-) h
-CROSS JOIN LATERAL (SELECT abs(date_part('epoch', r.observed_at - h.hour)) / 60.0 AS minutes) m
-CROSS JOIN LATERAL (SELECT 1.0 / greatest(m.minutes, 1.0) AS weight) w
-WHERE m.minutes <= 60
-GROUP BY r.station_id, h.hour
-ON CONFLICT (station_id, hour) DO UPDATE SET temp = EXCLUDED.temp
-WHERE station_hourly.temp IS DISTINCT FROM EXCLUDED.temp
+CREATE TEMP TABLE new_station_hourly ON COMMIT DROP AS
+SELECT station_id, to_timestamp(hour) AS hour, (sum(temp * weight) / sum(weight))::real AS temp
+FROM (
+    SELECT r.station_id, r.temp, r.floor_hour + 3600 * v.k AS hour,
+           60.0 / greatest(abs(r.at - r.floor_hour - 3600 * v.k), 60.0) AS weight
+    FROM (
+        SELECT station_id, temp, date_part('epoch', observed_at) AS at,
+               floor(date_part('epoch', observed_at) / 3600) * 3600 AS floor_hour
+        FROM readings
+    ) r
+    CROSS JOIN (VALUES (-1), (0), (1)) AS v (k)
+    WHERE abs(r.at - r.floor_hour - 3600 * v.k) <= 3600
+) weighted
+GROUP BY station_id, hour
 """
 
 # Each campground: the stations linked to it that have a value that hour, weighted 1/distance^power.
 CAMPGROUND_HOURLY = """
-INSERT INTO campground_hourly (campground_id, hour, temp)
-SELECT cs.campground_id, sh.hour, (sum(sh.temp * w.weight) / sum(w.weight))::real
-FROM campground_stations cs
-CROSS JOIN LATERAL (SELECT 1.0 / power(greatest(cs.distance_km, 0.1), %(power)s) AS weight) w
+CREATE TEMP TABLE new_campground_hourly ON COMMIT DROP AS
+SELECT cs.campground_id, sh.hour, (sum(sh.temp * cs.weight) / sum(cs.weight))::real AS temp
+FROM (
+    SELECT campground_id, station_id, 1.0 / power(greatest(distance_km, 0.1), %(power)s) AS weight
+    FROM campground_stations
+) cs
 JOIN station_hourly sh ON sh.station_id = cs.station_id
 GROUP BY cs.campground_id, sh.hour
-ON CONFLICT (campground_id, hour) DO UPDATE SET temp = EXCLUDED.temp
-WHERE campground_hourly.temp IS DISTINCT FROM EXCLUDED.temp
+"""
+
+# Inserting in key order keeps the primary-key index appends and lookups sequential.
+UPSERT = """
+INSERT INTO {table} ({key}, hour, temp) SELECT {key}, hour, temp FROM new_{table} ORDER BY {key}, hour
+ON CONFLICT ({key}, hour) DO UPDATE SET temp = EXCLUDED.temp
+WHERE {table}.temp IS DISTINCT FROM EXCLUDED.temp
 """
 
 # Campgrounds that lost all their stations (e.g. a smaller radius) keep no stale values.
@@ -51,10 +61,16 @@ WHERE NOT EXISTS (SELECT 1 FROM campground_stations cs WHERE cs.campground_id = 
 
 
 def run(conn: psycopg.Connection, power: float) -> dict[str, int]:
+    """Recompute both tables in one transaction; returns how many rows each step wrote or changed."""
     conn.execute("SET LOCAL synchronous_commit = off")
     conn.execute("SET LOCAL work_mem = '256MB'")
-    stations = conn.execute(STATION_HOURLY).rowcount
-    campgrounds = conn.execute(CAMPGROUND_HOURLY, {"power": power}).rowcount
+    conn.execute("SET LOCAL jit = off")  # compiling costs more than it saves at this size
+    conn.execute("ANALYZE readings, campground_stations")
+    conn.execute(STATION_HOURLY)
+    stations = conn.execute(UPSERT.format(table="station_hourly", key="station_id")).rowcount
+    conn.execute("ANALYZE station_hourly")
+    conn.execute(CAMPGROUND_HOURLY, {"power": power})
+    campgrounds = conn.execute(UPSERT.format(table="campground_hourly", key="campground_id")).rowcount
     pruned = conn.execute(PRUNE).rowcount
     conn.commit()
     return {"station_hours": stations, "campground_hours": campgrounds, "pruned": pruned}

@@ -25,7 +25,9 @@ CHUNK = 1 << 20
 
 def read_campgrounds() -> list[tuple[int, str, float, float]]:
     with (DATA / "campgrounds.csv").open(newline="", encoding="utf-8") as fh:
-        return [(int(r["facility_id"]), r["name"], float(r["lat"]), float(r["lon"])) for r in csv.DictReader(fh)]
+        return [
+            (int(r["facility_id"]), r["name"], float(r["lat"]), float(r["lon"])) for r in csv.DictReader(fh)
+        ]
 
 
 def read_stations() -> list[tuple[str, float, float]]:
@@ -41,7 +43,9 @@ def ingest_end() -> datetime:
     return end.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def upsert(conn: psycopg.Connection, table: str, columns: list[str], rows: list[tuple], update: bool = True) -> None:
+def upsert(
+    conn: psycopg.Connection, table: str, columns: list[str], rows: list[tuple], update: bool = True
+) -> None:
     """COPY `rows` into a temp table, then insert them into `table`, updating on key conflict."""
     cols = ", ".join(columns)
     conn.execute(f"CREATE TEMP TABLE tmp_{table} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
@@ -49,7 +53,9 @@ def upsert(conn: psycopg.Connection, table: str, columns: list[str], rows: list[
         for row in rows:
             copy.write_row(row)
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
-    action = f"DO UPDATE SET {sets} WHERE ({cols}) IS DISTINCT FROM ({', '.join('EXCLUDED.' + c for c in columns)})"
+    mine = ", ".join(f"{table}.{c}" for c in columns)
+    theirs = ", ".join(f"EXCLUDED.{c}" for c in columns)
+    action = f"DO UPDATE SET {sets} WHERE ({mine}) IS DISTINCT FROM ({theirs})"
     conn.execute(
         f"INSERT INTO {table} ({cols}) SELECT {cols} FROM tmp_{table} "
         f"ON CONFLICT ({columns[0]}) {action if update else 'DO NOTHING'}"
@@ -59,7 +65,9 @@ def upsert(conn: psycopg.Connection, table: str, columns: list[str], rows: list[
 def load_links(conn: psycopg.Connection, links: list[tuple[int, str, float]]) -> None:
     """Replace the campground-station links (the radius may have changed since the last run)."""
     conn.execute("DELETE FROM campground_stations")
-    with conn.cursor().copy("COPY campground_stations (campground_id, station_id, distance_km) FROM STDIN") as copy:
+    with conn.cursor().copy(
+        "COPY campground_stations (campground_id, station_id, distance_km) FROM STDIN"
+    ) as copy:
         for link in links:
             copy.write_row(link)
 

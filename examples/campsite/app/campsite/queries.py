@@ -18,9 +18,11 @@ DISTANCE_SQL = """
 HAS_DATA_SQL = "EXISTS (SELECT 1 FROM campground_hourly h WHERE h.campground_id = c.id)"
 STATIONS_SQL = "(SELECT count(*) FROM campground_stations s WHERE s.campground_id = c.id)"
 
+
 def _like_pattern(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
 
 def search_campgrounds(
     conn: psycopg.Connection, near: tuple[float, float] | None, q: str | None, limit: int
@@ -50,16 +52,19 @@ def search_campgrounds(
             del row["distance_km"]
     return rows
 
+
 def get_campground(conn: psycopg.Connection, campground_id: int) -> dict | None:
     sql = f"SELECT c.id, c.name, c.lat, c.lon, {STATIONS_SQL} AS stations FROM campgrounds c WHERE c.id = %s"
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(sql, (campground_id,)).fetchone()
+
 
 def data_range(conn: psycopg.Connection, campground_id: int) -> tuple[date, date] | None:
     row = conn.execute(
         "SELECT min(hour), max(hour) FROM campground_hourly WHERE campground_id = %s", (campground_id,)
     ).fetchone()
     return (row[0].date(), row[1].date()) if row and row[0] else None
+
 
 def day_temperatures(conn: psycopg.Connection, campground_id: int, day: date) -> dict[datetime, float]:
     """{hour (UTC): °C} for the hours of `day` (UTC) that have a value."""

@@ -45,7 +45,9 @@ def diurnal_c(lon: float, epoch_s: float, amplitude: float) -> float:
 def weather_pattern_c(lat: float, lon: float, epoch_s: float) -> float:
     """Smooth in space (hundreds of km) and time (days), so neighbouring stations agree."""
     days = epoch_s / DAY_S
-    return 3.0 * math.sin(math.radians(lat) * 9.0 + days / 1.7) * math.cos(math.radians(lon) * 7.0 - days / 2.9)
+    return (
+        3.0 * math.sin(math.radians(lat) * 9.0 + days / 1.7) * math.cos(math.radians(lon) * 7.0 - days / 2.9)
+    )
 
 
 class Station:
@@ -81,5 +83,5 @@ class Station:
             at = hour + self.report_offset_s
             yield at, self.temp_c(at)
             if rng.random() < SPECIAL_RATE:
-                special = hour + 60 * rng.randint(12, 40) + rng.choice((0, 30))
+                special = hour - 60 * rng.randint(15, 45) + rng.choice((0, 30))  # between two routine reports
                 yield special, self.temp_c(special)

@@ -1,9 +1,11 @@
 """The local agent: a background daemon that supervises a stack's processes.
 
 One agent per stack folder. Commands talk to it over a unix socket (mode 0600) with one JSON
-object per line each way. It persists what it should run (`desired.json`, mode 0600: it holds
-secrets) and the pids it started (`procs.json`), so a new agent after a crash adopts what still
-runs and restarts what does not. It rotates logs and runs scheduled jobs.
+object per line each way. It persists each unit in its own file (`units/NAME.json`, mode 0600:
+it holds secrets): what to run, the pid it started and a job's last result, written the moment
+any of them changes, so a new agent after a crash adopts what still runs and restarts what does
+not. One small file per unit keeps each write cheap however many units there are. It rotates
+logs and runs scheduled jobs.
 
 Run as: python -m symphony.runtimes.local.agent STACK_HOME
 """
@@ -22,14 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from symphony.runtimes.local.layout import Layout
-from symphony.runtimes.local.supervisor import ProcSpec, Unit, tail
+from symphony.runtimes.local.procspec import ProcSpec, tail
+from symphony.runtimes.local.supervisor import Unit
 
 LOG_MAX_BYTES = 10 * 1024 * 1024
 LOG_KEEP = 3
 
 
 def _write_private(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh)
@@ -48,45 +51,47 @@ class Agent:
         self.layout = layout
         self.units: dict[str, Unit] = {}
         self.jobs: dict[str, dict[str, Any]] = {}  # last run of each job
-        self._dirty = False
         self._shutdown = asyncio.Event()
         self._cron: dict[str, asyncio.Task[None]] = {}
 
     # ------------------------------------------------------------------ persistence
-    @property
-    def _desired_file(self) -> Path:
-        return self.layout.agent_dir / "desired.json"
+    def _unit(self, spec: ProcSpec) -> Unit:
+        # Persist at once on every change: a pid must be on disk before anyone can kill this agent
+        # and expect adoption.
+        return Unit(spec, lambda: self._persist(spec.name))
 
-    @property
-    def _procs_file(self) -> Path:
-        return self.layout.agent_dir / "procs.json"
+    def _persist(self, name: str) -> None:
+        unit = self.units.get(name)
+        path = self.layout.agent_units / f"{name}.json"
+        if unit is None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            return
+        running = unit.pid and unit.state not in ("stopped", "succeeded")
+        proc = {"pid": unit.pid, "create_time": unit.create_time} if running else None
+        _write_private(path, {"spec": unit.spec.to_json(), "proc": proc, "job": self.jobs.get(name)})
 
-    def _changed(self) -> None:
-        # Persist at once: a pid must be on disk before anyone can kill this agent and expect adoption.
-        self._persist()
-
-    def _persist(self) -> None:
-        desired = {n: u.spec.to_json() for n, u in self.units.items()}
-        procs = {
-            n: {"pid": u.pid, "create_time": u.create_time}
-            for n, u in self.units.items()
-            if u.pid and u.state not in ("stopped", "succeeded")
-        }
-        _write_private(self._desired_file, desired)
-        _write_private(self._procs_file, {"procs": procs, "jobs": self.jobs})
-        self._dirty = False
+    def _persist_all(self) -> None:
+        for name in self.units:
+            self._persist(name)
+        known = set(self.units)
+        for path in self.layout.agent_units.glob("*.json"):
+            if path.stem not in known:
+                path.unlink(missing_ok=True)
 
     def _restore(self) -> None:
         """Adopt the processes a previous agent left running; start the rest."""
-        desired = _read_json(self._desired_file)
-        saved = _read_json(self._procs_file)
-        procs = saved.get("procs", {})
-        self.jobs = saved.get("jobs", {})
-        for name, data in desired.items():
-            spec = ProcSpec.from_json(data)
-            unit = Unit(spec, self._changed)
+        for path in sorted(self.layout.agent_units.glob("*.json")):
+            saved = _read_json(path)
+            if "spec" not in saved:
+                continue
+            spec = ProcSpec.from_json(saved["spec"])
+            name = spec.name
+            if saved.get("job"):
+                self.jobs[name] = saved["job"]
+            unit = self._unit(spec)
             self.units[name] = unit
-            rec = procs.get(name)
+            rec = saved.get("proc")
             adopted = bool(rec) and unit.adopt(rec["pid"], rec.get("create_time"))
             if spec.kind == "job":
                 if adopted:
@@ -100,7 +105,7 @@ class Agent:
             else:
                 unit.start(adopted=adopted)
             print(f"agent: {'adopted' if adopted else 'restored'} {name}", flush=True)
-        self._persist()
+        self._persist_all()
 
     # ------------------------------------------------------------------ operations
     async def op_ping(self, _: dict[str, Any]) -> dict[str, Any]:
@@ -116,23 +121,23 @@ class Agent:
         unit = self.units.get(spec.name)
         if unit and unit.spec.identity() == spec.identity() and unit.state not in ("stopped", "failed"):
             unit.spec = spec  # same process: only the bookkeeping changed
-            self._persist()
+            self._persist(spec.name)
         else:
             if unit:
                 await unit.stop()
-            unit = Unit(spec, self._changed)
+            unit = self._unit(spec)
             self.units[spec.name] = unit
             unit.start()
-            self._persist()
+            self._persist(spec.name)
         return await self._await_up(unit, deadline)
 
     async def op_restart(self, req: dict[str, Any]) -> dict[str, Any]:
         unit = self.units[req["name"]]
         await unit.stop()
-        fresh = Unit(unit.spec, self._changed)
+        fresh = self._unit(unit.spec)
         self.units[unit.spec.name] = fresh
         fresh.start()
-        self._persist()
+        self._persist(unit.spec.name)
         return await self._await_up(fresh, time.time() + float(req.get("deadline", 60)))
 
     async def _await_up(self, unit: Unit, deadline: float) -> dict[str, Any]:
@@ -171,10 +176,10 @@ class Agent:
             task = self._cron.pop(spec.name, None)
             if task:
                 task.cancel()
-        unit = Unit(spec, self._changed)
+        unit = self._unit(spec)
         self.units[spec.name] = unit
         unit.start()
-        self._persist()
+        self._persist(spec.name)
         asyncio.create_task(self._record_job(unit))
         self._schedule(unit)
         return unit
@@ -187,7 +192,8 @@ class Agent:
             "finished_at": time.time(),
             "config_hash": unit.spec.config_hash,
         }
-        self._persist()
+        if self.units.get(unit.spec.name) is unit:
+            self._persist(unit.spec.name)
 
     def _schedule(self, unit: Unit) -> None:
         if not unit.spec.schedule or unit.spec.name in self._cron:
@@ -218,13 +224,13 @@ class Agent:
         spec = ProcSpec.from_json(req["spec"])
         unit = self.units.get(spec.name)
         if unit is None or unit.state != "running":
-            unit = Unit(spec, self._changed)
+            unit = self._unit(spec)
             last = self.jobs.get(spec.name, {})
             unit.state = last.get("state", "succeeded")
             unit.last_exit = last.get("exit")
             self.units[spec.name] = unit
         self._schedule(unit)
-        self._persist()
+        self._persist(spec.name)
         return {"ok": True, "next_run": unit.next_run}
 
     async def op_remove(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -235,7 +241,7 @@ class Agent:
         if unit:
             await unit.stop()
         self.jobs.pop(req["name"], None)
-        self._persist()
+        self._persist(req["name"])
         return {"removed": unit is not None}
 
     async def op_stop_all(self, _: dict[str, Any]) -> dict[str, Any]:
@@ -250,7 +256,7 @@ class Agent:
         stopped = list(self.units)
         self.units.clear()
         self.jobs.clear()
-        self._persist()
+        self._persist_all()
         self._shutdown.set()
         return {"stopped": stopped}
 
@@ -284,8 +290,6 @@ class Agent:
         n = 0
         while True:
             await asyncio.sleep(0.5)
-            if self._dirty:
-                self._persist()
             n += 1
             if n % 20 == 0:
                 self._rotate_logs()
@@ -325,7 +329,7 @@ class Agent:
         async with server:
             await self._shutdown.wait()
         house.cancel()
-        self._persist()
+        self._persist_all()
         with contextlib.suppress(FileNotFoundError):
             sock.unlink()
         print("agent: exiting", flush=True)

@@ -39,10 +39,8 @@ class AgentClient:
 
     def has_work(self) -> bool:
         """True if the agent is meant to supervise something (so a dead agent must be restarted)."""
-        try:
-            return bool(json.loads((self.layout.agent_dir / "desired.json").read_text()))
-        except (OSError, ValueError):
-            return False
+        units = self.layout.agent_dir / "units"
+        return units.is_dir() and any(units.glob("*.json"))
 
     def ensure_running(self) -> None:
         """Start the agent in the background unless it answers already (it adopts what still runs)."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:
-    from symphony.runtimes.local.supervisor import ProcSpec
+    from symphony.runtimes.local.procspec import ProcSpec
 
 _client: httpx.AsyncClient | None = None
 

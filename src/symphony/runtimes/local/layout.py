@@ -31,6 +31,13 @@ class Layout:
         return self.home / "agent"
 
     @property
+    def agent_units(self) -> Path:
+        """One file per supervised unit (mode 0600): its spec, pid and last job result."""
+        path = self.agent_dir / "units"
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
+
+    @property
     def agent_pid(self) -> Path:
         return self.agent_dir / "agent.pid"
 

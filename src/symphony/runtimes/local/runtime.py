@@ -17,7 +17,7 @@ from symphony.runtimes.local import postgres as pg
 from symphony.runtimes.local import releases
 from symphony.runtimes.local.client import AgentClient
 from symphony.runtimes.local.layout import Layout
-from symphony.runtimes.local.supervisor import ProcSpec, tail
+from symphony.runtimes.local.procspec import ProcSpec, tail
 
 HEALTHY_DEADLINE = 60.0
 BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")

@@ -13,48 +13,16 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from symphony.runtimes.local.procspec import ProcSpec
+
 BACKOFF_MAX = 30.0
 HEALTH_INTERVAL = 1.0
 HEALTH_INTERVAL_STARTING = 0.1
-
-
-@dataclass
-class ProcSpec:
-    """What to run. Sent by the CLI to the agent as JSON and persisted by the agent (mode 0600)."""
-
-    name: str
-    kind: str  # service | postgres | job
-    argv: list[str]
-    cwd: str
-    log: str
-    env: dict[str, str] = field(default_factory=dict)
-    user: str | None = None
-    port: int | None = None
-    bind: str = "127.0.0.1"
-    health: dict[str, Any] | None = None  # {"http": "/healthz"} or {"postgres": DSN}
-    config_hash: str | None = None
-    release: str | None = None
-    url: str | None = None
-    stop_signal: str = "SIGTERM"
-    stop_grace: float = 10.0
-    schedule: str | None = None
-
-    def identity(self) -> tuple[Any, ...]:
-        """What makes two specs the same process: a change here means a restart."""
-        return (tuple(self.argv), self.cwd, tuple(sorted(self.env.items())), self.user, self.port)
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ProcSpec:
-        return cls(**data)
 
 
 def process_start_time(pid: int) -> float | None:
@@ -73,20 +41,6 @@ def alive(pid: int, create_time: float | None) -> bool:
         return proc.status() != psutil.STATUS_ZOMBIE
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
-
-
-def tail(path: Path, lines: int = 20) -> list[str]:
-    """The last `lines` lines of a file, cheaply (reads from the end)."""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            block = min(size, max(4096, lines * 200))
-            fh.seek(size - block)
-            data = fh.read().decode(errors="replace")
-    except OSError:
-        return []
-    return data.splitlines()[-lines:]
 
 
 class Unit:

@@ -1,0 +1,58 @@
+"""What the agent runs (ProcSpec), shared by the CLI side and the agent; and reading a log's tail.
+
+Kept apart from the supervisor so the CLI never imports asyncio or psutil just to plan.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class ProcSpec:
+    """What to run. Sent by the CLI to the agent as JSON and persisted by the agent (mode 0600)."""
+
+    name: str
+    kind: str  # service | postgres | job
+    argv: list[str]
+    cwd: str
+    log: str
+    env: dict[str, str] = field(default_factory=dict)
+    user: str | None = None
+    port: int | None = None
+    bind: str = "127.0.0.1"
+    health: dict[str, Any] | None = None  # {"http": "/healthz"} or {"postgres": DSN}
+    config_hash: str | None = None
+    release: str | None = None
+    url: str | None = None
+    stop_signal: str = "SIGTERM"
+    stop_grace: float = 10.0
+    schedule: str | None = None
+
+    def identity(self) -> tuple[Any, ...]:
+        """What makes two specs the same process: a change here means a restart."""
+        return (tuple(self.argv), self.cwd, tuple(sorted(self.env.items())), self.user, self.port)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProcSpec:
+        return cls(**data)
+
+
+def tail(path: Path, lines: int = 20) -> list[str]:
+    """The last `lines` lines of a file, cheaply (reads from the end)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            block = min(size, max(4096, lines * 200))
+            fh.seek(size - block)
+            data = fh.read().decode(errors="replace")
+    except OSError:
+        return []
+    return data.splitlines()[-lines:]
