@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from symphony.errors import SpecError
-from symphony.spec.models import PostgresSpec, Service, Stack, describe, did_you_mean
+from symphony.spec.models import PostgresSpec, RolloutSpec, Service, Stack, describe, did_you_mean
 
 SPEC_FILE = "symphony.yaml"
 _SPEC_NAMES = (SPEC_FILE, "symphony.yml")
@@ -144,6 +144,8 @@ def _model_at(path: Path_) -> type[BaseModel] | None:
         return Service
     if len(path) == 3 and path[0] == "services" and path[2] == "postgres":
         return PostgresSpec
+    if len(path) == 3 and path[0] == "services" and path[2] == "rollout":
+        return RolloutSpec
     return None
 
 

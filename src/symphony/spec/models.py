@@ -299,6 +299,20 @@ class PostgresSpec(BaseModel):
     bind: Bind = Field("127.0.0.1", description="The address PostgreSQL listens on.")
 
 
+class RolloutSpec(BaseModel):
+    """How a change to a service is rolled out: new instances beside the old, health-gated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: Literal["rolling", "blue-green"] = Field(
+        "rolling", description="rolling: replace instances a few at a time; blue-green: all new, then switch."
+    )
+    max_surge: Integer = Field(1, ge=1, le=16, description="Extra instances allowed during a rolling update.")
+    min_healthy: Duration = Field(5.0, description="How long a new instance must stay healthy before it counts.")
+    healthy_deadline: Duration = Field(60.0, description="Give up and roll back after this long.")
+    drain: Duration = Field(30.0, description="How long an old instance may finish its in-flight requests.")
+
+
 class Service(BaseModel):
     """One service of the stack: a PostgreSQL server (postgres), a long-running process (run) or a job."""
 
@@ -332,6 +346,10 @@ class Service(BaseModel):
     )
     stop_grace: Duration = Field(
         10.0, description="How long a graceful stop may take before SIGKILL: 10s, 500ms, 2m or seconds."
+    )
+    replicas: Integer = Field(1, ge=1, le=16, description="Instances of a run service (behind the traffic switch).")
+    rollout: RolloutSpec = Field(
+        default_factory=RolloutSpec, description="How changes to a run service are rolled out (zero downtime)."
     )
 
     _name: str = PrivateAttr("")
@@ -406,12 +424,12 @@ class Service(BaseModel):
         found: list[Problem] = []
         kind = self.kind
         if kind == "postgres":
-            for key in ("source", "build", "port", "bind", "health", "env", "schedule"):
+            for key in ("source", "build", "port", "bind", "health", "env", "schedule", "replicas", "rollout"):
                 if key in written:
                     fix = f"use postgres.{key}" if key in ("port", "bind") else "remove it"
                     found.append(((key,), f"{key} is not for a postgres service", fix))
         elif kind == "job":
-            for key in ("port", "bind", "health"):
+            for key in ("port", "bind", "health", "replicas", "rollout"):
                 if key in written:
                     found.append(((key,), f"{key} is only for run services", "remove it, or use run: for a service"))
         else:

@@ -18,6 +18,7 @@ import fcntl
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -26,9 +27,16 @@ from typing import Any
 from symphony.runtimes.local.layout import Layout
 from symphony.runtimes.local.procspec import ProcSpec, tail
 from symphony.runtimes.local.supervisor import Unit
+from symphony.runtimes.local.switch import Switch
 
 LOG_MAX_BYTES = 10 * 1024 * 1024
 LOG_KEEP = 3
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _write_private(path: Path, data: Any) -> None:
@@ -53,12 +61,26 @@ class Agent:
         self.jobs: dict[str, dict[str, Any]] = {}  # last run of each job
         self._shutdown = asyncio.Event()
         self._cron: dict[str, asyncio.Task[None]] = {}
+        self.switch = Switch(layout, self._start_unit, self.units)
+        self._seq: dict[str, int] = {}
 
     # ------------------------------------------------------------------ persistence
     def _unit(self, spec: ProcSpec) -> Unit:
         # Persist at once on every change: a pid must be on disk before anyone can kill this agent
-        # and expect adoption.
-        return Unit(spec, lambda: self._persist(spec.name))
+        # and expect adoption. An instance in rotation also tells the switch (a crash: out at once).
+        def changed() -> None:
+            self._persist(spec.name)
+            if spec.service:
+                self.switch.unit_changed(spec.name)
+
+        return Unit(spec, changed)
+
+    def _start_unit(self, spec: ProcSpec) -> Unit:
+        unit = self._unit(spec)
+        self.units[spec.name] = unit
+        unit.start()
+        self._persist(spec.name)
+        return unit
 
     def _persist(self, name: str) -> None:
         unit = self.units.get(name)
@@ -154,6 +176,97 @@ class Agent:
                 result["detail"] = f"not healthy after the deadline (state {state})"
             result["log_tail"] = tail(Path(unit.spec.log), 15)
         return result
+
+    # ------------------------------------------------------------------ instances and the switch
+    def _instances(self, service: str) -> list[Unit]:
+        return [u for u in self.units.values() if u.spec.service == service]
+
+    async def op_instances(self, req: dict[str, Any]) -> dict[str, Any]:
+        out = []
+        for unit in self._instances(req["service"]):
+            out.append({
+                "id": unit.spec.name,
+                "identity": unit.spec.instance_identity(),
+                "state": unit.state,
+                "in_rotation": self.switch.in_rotation(unit.spec.name) or unit.spec.port is None,
+                "spec": unit.spec.to_json(),
+                "release": unit.spec.release,
+                "pids": unit.describe()["pids"],
+                "detail": unit.detail,
+                "restarts": unit.restarts,
+            })
+        return {"instances": out}
+
+    async def op_start_instance(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Start one more instance of a service on a private port; returns its id at once."""
+        spec = ProcSpec.from_json(req["spec"])
+        service = spec.service or spec.name
+        used = [int(n.rsplit(".", 1)[1]) for n in self.units if n.startswith(service + ".") and n.rsplit(".", 1)[1].isdigit()]
+        self._seq[service] = max([self._seq.get(service, 0), *used]) + 1
+        spec.name = f"{service}.{self._seq[service]}"
+        spec.service = service
+        if spec.port is not None or req.get("private_port"):
+            spec.port = _free_port()
+            spec.env = {**spec.env, "PORT": str(spec.port)}
+            spec.url = f"http://127.0.0.1:{spec.port}"
+        spec.env = {**spec.env, "SYMPHONY_INSTANCE": spec.name}
+        self._start_unit(spec)
+        return {"id": spec.name, "port": spec.port}
+
+    async def op_wait_ready(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Wait until an instance is healthy (running, without a health check) for `min_healthy` seconds."""
+        name, min_healthy = req["id"], float(req.get("min_healthy", 0))
+        deadline = time.time() + float(req.get("deadline", 60))
+        while True:
+            unit = self.units.get(name)
+            if unit is None:
+                return {"ok": False, "reason": "is gone"}
+            since = unit.healthy_since if unit.spec.health else (unit.started_at if unit.state == "running" else None)
+            serving = unit.state == "healthy" or (unit.state == "running" and not unit.spec.health)
+            if unit.state == "failed" or unit.restarts > 0:
+                return {"ok": False, "reason": f"crashed ({unit.detail or 'exited'})", "log_tail": self._tail(unit)}
+            if serving and since is not None and time.time() - since >= min_healthy:
+                return {"ok": True}
+            if time.time() >= deadline:
+                what = "did not pass its health check" if unit.spec.health else "did not start"
+                if serving:
+                    what = f"was not healthy for {min_healthy:g}s in a row"
+                return {"ok": False, "reason": f"{what} within the deadline (state {unit.state})",
+                        "log_tail": self._tail(unit)}
+            unit._state_changed.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(unit._state_changed.wait(), timeout=0.1)
+
+    def _tail(self, unit: Unit) -> list[str]:
+        lines = tail(Path(unit.spec.log), 200)
+        header = f"--- symphony: starting {unit.spec.name} "
+        starts = [i for i, line in enumerate(lines) if line.startswith(header)]
+        return (lines[starts[-1]:] if starts else lines)[-15:]
+
+    async def op_route(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Put instances in rotation behind the service's public port, and drain others out."""
+        service = req["service"]
+        if req.get("port"):
+            await self.switch.ensure_frontend(service, int(req["port"]), req.get("bind") or "127.0.0.1")
+            for name in req.get("add", []):
+                unit = self.units.get(name)
+                if unit is not None and unit.spec.port:
+                    await self.switch.add(service, name, unit.spec.port)
+        if req.get("drain"):
+            await self.switch.drain(service, list(req["drain"]), float(req.get("drain_timeout", 30)))
+        return {"ok": True}
+
+    async def op_stop_instances(self, req: dict[str, Any]) -> dict[str, Any]:
+        units = [self.units.pop(n) for n in req["ids"] if n in self.units]
+        await asyncio.gather(*(u.stop() for u in units))
+        for unit in units:
+            self._persist(unit.spec.name)
+        return {"stopped": [u.spec.name for u in units]}
+
+    async def op_unroute(self, req: dict[str, Any]) -> dict[str, Any]:
+        """The service left the spec or lost its port: close its public port."""
+        await self.switch.remove_frontend(req["service"])
+        return {"ok": True}
 
     async def op_run_job(self, req: dict[str, Any]) -> dict[str, Any]:
         spec = ProcSpec.from_json(req["spec"])
@@ -253,8 +366,10 @@ class Agent:
         others = [u for u in order if u.spec.kind != "postgres"]
         await asyncio.gather(*(u.stop() for u in others))
         await asyncio.gather(*(u.stop() for u in order if u.spec.kind == "postgres"))
-        stopped = list(self.units)
+        stopped = [n for n in self.units if not n.startswith("_")]
         self.units.clear()
+        self.switch.frontends.clear()
+        self.switch._save()
         self.jobs.clear()
         self._persist_all()
         self._shutdown.set()
@@ -324,6 +439,10 @@ class Agent:
         loop.add_signal_handler(signal.SIGTERM, self._shutdown.set)
         loop.add_signal_handler(signal.SIGINT, self._shutdown.set)
         self._restore()
+        try:
+            await self.switch.restore()
+        except Exception as exc:  # the agent must come up to report it
+            print(f"agent: could not restore the traffic switch: {exc}", flush=True)
         house = asyncio.create_task(self._housekeeping())
         print(f"agent: pid {os.getpid()} listening on {sock}", flush=True)
         async with server:

@@ -54,6 +54,16 @@ class Layout:
         digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:16]
         return Path("/tmp") / f"symphony-{os.getuid()}" / f"{digest}.sock"
 
+    def short_socket(self, name: str) -> Path:
+        """A unix socket path under the agent's folder, or a short one under /tmp if that is too long."""
+        path = self.agent_dir / name
+        if len(str(path)) <= _MAX_SOCKET_PATH:
+            return path
+        digest = hashlib.sha256(f"{self.home}/{name}".encode()).hexdigest()[:16]
+        folder = Path("/tmp") / f"symphony-{os.getuid()}"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        return folder / f"{digest}.sock"
+
     @property
     def logs(self) -> Path:
         return self.home / "logs"

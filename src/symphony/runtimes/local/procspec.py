@@ -5,6 +5,8 @@ Kept apart from the supervisor so the CLI never imports asyncio or psutil just t
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +33,17 @@ class ProcSpec:
     stop_signal: str = "SIGTERM"
     stop_grace: float = 10.0
     schedule: str | None = None
+    service: str | None = None  # for an instance (name "api.3"): the service it belongs to
 
     def identity(self) -> tuple[Any, ...]:
         """What makes two specs the same process: a change here means a restart."""
         return (tuple(self.argv), self.cwd, tuple(sorted(self.env.items())), self.user, self.port)
+
+    def instance_identity(self) -> str:
+        """identity() without what differs between instances of one service (their private port)."""
+        env = tuple(sorted((k, v) for k, v in self.env.items() if k not in ("PORT", "SYMPHONY_INSTANCE")))
+        blob = json.dumps([list(self.argv), self.cwd, env, self.user], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -191,11 +191,12 @@ class Unit:
                     self.healthy_since = time.time()
                 if self.state != "healthy":
                     self._set_state("healthy")
-            elif self.healthy_since is not None:
+            elif self.state == "healthy":
                 failures += 1
-                if failures >= 3 and self.state == "healthy":
+                if failures >= 3:
+                    self.healthy_since = None
                     self._set_state("unhealthy", "health check failing")
-            await asyncio.sleep(HEALTH_INTERVAL if self.healthy_since else HEALTH_INTERVAL_STARTING)
+            await asyncio.sleep(HEALTH_INTERVAL if self.state == "healthy" else HEALTH_INTERVAL_STARTING)
 
     async def stop(self) -> None:
         """Graceful stop: the stop signal, `stop_grace` seconds, then SIGKILL."""

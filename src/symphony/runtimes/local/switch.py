@@ -21,11 +21,22 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
+import os
 import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from symphony.errors import RuntimeError_
+from symphony.runtimes.local.procspec import ProcSpec
+
+SWITCH_UNIT = "_switch"
+"""The agent's unit name for the HAProxy process (service names start with a letter)."""
 
 SLOTS = 32
 """Server slots per service: replicas + surge must fit (the spec caps replicas accordingly)."""
@@ -95,6 +106,7 @@ def render(frontends: dict[str, Frontend], admin_socket: Path) -> str:
         "global",
         f"    stats socket {admin_socket} mode 600 level admin expose-fd listeners",
         "    stats timeout 30s",
+        "    hard-stop-after 40s",
         "    maxconn 4000",
         "",
         "defaults",
@@ -168,3 +180,219 @@ class AdminSocket:
         text = await self.command("show stat")
         rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
         return {r["svname"]: r["status"] for r in rows if r.get("pxname") == backend and r["svname"].startswith("s")}
+
+
+class Switch:
+    """The agent's side of the switch: HAProxy as a supervised unit, and routes kept in step.
+
+    `routes` says which instances should take traffic (per service, a slot each); an instance in
+    rotation gets requests only while its unit is healthy (or running, without a health check).
+    The table is persisted (switch.json) and HAProxy's config re-rendered on every change, so a
+    restarted HAProxy or a restarted agent comes back with the same routes.
+    """
+
+    def __init__(self, layout: Any, start_unit: Callable[[ProcSpec], Any], units: dict[str, Any]) -> None:
+        self.layout = layout
+        self._start_unit = start_unit
+        self._units = units
+        self.frontends: dict[str, Frontend] = {}
+        self.generation = 0
+        self._lock = asyncio.Lock()
+
+    # ---------------------------------------------------------------- persistence
+    @property
+    def _file(self) -> Path:
+        return self.layout.agent_dir / "switch.json"
+
+    @property
+    def config_file(self) -> Path:
+        return self.layout.agent_dir / "haproxy.cfg"
+
+    def socket(self, generation: int | None = None) -> Path:
+        return self.layout.short_socket(f"switch-{self.generation if generation is None else generation}.sock")
+
+    def _save(self) -> None:
+        data = {"generation": self.generation, "frontends": {n: f.to_json() for n, f in self.frontends.items()}}
+        tmp = self._file.with_name("switch.json.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, self._file)
+        self.config_file.write_text(render(self._effective(), self.socket()))
+
+    def load(self) -> None:
+        try:
+            data = json.loads(self._file.read_text())
+        except (OSError, ValueError):
+            return
+        self.generation = int(data.get("generation", 0))
+        self.frontends = {n: Frontend.from_json(f) for n, f in data.get("frontends", {}).items()}
+
+    def _effective(self) -> dict[str, Frontend]:
+        """The frontends with each slot's state as HAProxy should have it now (maint while unhealthy)."""
+        out: dict[str, Frontend] = {}
+        for name, fe in self.frontends.items():
+            copy = Frontend(fe.service, fe.port, fe.bind)
+            for slot_name, slot in fe.slots.items():
+                state = slot.state
+                if state != "maint" and not self._serving(slot.instance):
+                    state = "maint"
+                copy.slots[slot_name] = Slot(slot.instance, slot.port, state)
+            out[name] = copy
+        return out
+
+    def _serving(self, instance: str | None) -> bool:
+        unit = self._units.get(instance) if instance else None
+        if unit is None:
+            return False
+        return unit.state == "healthy" or (unit.state == "running" and not unit.spec.health)
+
+    # ---------------------------------------------------------------- the haproxy process
+    @property
+    def unit(self) -> Any:
+        return self._units.get(SWITCH_UNIT)
+
+    def _admin(self) -> AdminSocket:
+        return AdminSocket(self.socket())
+
+    async def _start(self, reload: bool) -> None:
+        """Start HAProxy on the current config; on reload, hand the listeners over from the old one."""
+        old = self.unit
+        old_socket = self.socket()
+        if reload and old is not None:
+            self.generation += 1
+        self._save()
+        haproxy = find_haproxy()
+        # Through a launcher that adds `-x OLD_SOCKET` (take the listeners over) when the old one answers.
+        argv = [sys.executable, "-m", "symphony.runtimes.local.haproxy_exec", haproxy, str(self.config_file)]
+        if reload and old is not None:
+            argv.append(str(old_socket))
+        spec = ProcSpec(
+            name=SWITCH_UNIT, kind="switch", argv=argv, cwd=str(self.layout.agent_dir),
+            log=str(self.layout.log("switch")), stop_signal="SIGUSR1", stop_grace=35.0,
+        )
+        check = subprocess.run([haproxy, "-c", "-q", "-f", str(self.config_file)], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError_(f"haproxy refused its config: {(check.stderr or check.stdout).strip()[:500]}")
+        if old is not None:
+            self._units.pop(SWITCH_UNIT, None)
+            asyncio.create_task(old.stop())  # SIGUSR1: the old one finishes its connections, then exits
+        self._start_unit(spec)
+        deadline = time.time() + 10
+        while not self.socket().exists():
+            if time.time() > deadline or (self.unit is not None and self.unit.state == "failed"):
+                raise RuntimeError_("haproxy did not start", fix=f"see {self.layout.log('switch')}")
+            await asyncio.sleep(0.02)
+        for _ in range(200):  # the socket file appears just before haproxy accepts on it
+            try:
+                await self._admin().command("show info")
+                break
+            except (OSError, RuntimeError_):
+                await asyncio.sleep(0.02)
+
+    async def restore(self) -> None:
+        """After an agent restart: make HAProxy (adopted or new) match the persisted routes."""
+        self.load()
+        if not self.frontends:
+            return
+        if self.unit is None or not self.socket().exists():
+            await self._start(reload=False)
+        await self.sync_all()
+
+    async def sync_all(self) -> None:
+        for service in list(self.frontends):
+            await self.sync(service)
+
+    async def sync(self, service: str) -> None:
+        """Push each slot's effective state of `service` to HAProxy."""
+        fe = self._effective().get(service)
+        if fe is None or self.unit is None:
+            return
+        admin = self._admin()
+        try:
+            live = await admin.states(service)
+            for name, slot in fe.slots.items():
+                want = {"ready": "UP", "drain": "DRAIN", "maint": "MAINT"}[slot.state]
+                have = live.get(name, "")
+                if have.startswith(want) or (want == "UP" and have in ("no check", "UP")):
+                    continue
+                if slot.state != "maint" and slot.port:
+                    await admin.set_state(service, name, "maint")
+                    await admin.point(service, name, slot.port)
+                await admin.set_state(service, name, slot.state)
+        except (OSError, RuntimeError_) as exc:
+            print(f"agent: switch sync of {service} failed: {exc}", flush=True)
+        self.config_file.write_text(render(self._effective(), self.socket()))
+
+    # ---------------------------------------------------------------- routes
+    async def ensure_frontend(self, service: str, port: int, bind: str) -> None:
+        async with self._lock:
+            fe = self.frontends.get(service)
+            if fe is not None and fe.port == port and fe.bind == bind and self.unit is not None:
+                return
+            if fe is None:
+                self.frontends[service] = Frontend(service, port, bind)
+            else:
+                fe.port, fe.bind = port, bind
+            await self._start(reload=self.unit is not None)
+            await self.sync_all()
+
+    async def remove_frontend(self, service: str) -> None:
+        async with self._lock:
+            if self.frontends.pop(service, None) is None:
+                return
+            if self.frontends:
+                await self._start(reload=True)
+                await self.sync_all()
+            elif self.unit is not None:
+                unit = self._units.pop(SWITCH_UNIT)
+                self._save()
+                await unit.stop()
+
+    async def add(self, service: str, instance: str, port: int) -> None:
+        async with self._lock:
+            fe = self.frontends[service]
+            name = fe.slot_of(instance) or fe.free_slot()
+            fe.slots[name] = Slot(instance, port, "ready")
+            self._save()
+            await self.sync(service)
+
+    async def drain(self, service: str, instances: list[str], timeout: float) -> None:
+        """No new requests to these instances; wait (up to `timeout`) for in-flight ones; free the slots."""
+        fe = self.frontends.get(service)
+        if fe is None:
+            return
+        async with self._lock:
+            names = [n for n in (fe.slot_of(i) for i in instances) if n]
+            for name in names:
+                fe.slots[name].state = "drain"
+            self._save()
+            await self.sync(service)
+        deadline = time.time() + timeout
+        admin = self._admin()
+        while names and time.time() < deadline:
+            try:
+                sessions = await admin.sessions(service)
+            except (OSError, RuntimeError_):
+                break
+            if all(sessions.get(n, 0) == 0 for n in names):
+                break
+            await asyncio.sleep(0.05)
+        async with self._lock:
+            for name in names:
+                fe.slots[name] = Slot()
+            self._save()
+            await self.sync(service)
+
+    def in_rotation(self, instance: str) -> bool:
+        return any(fe.slot_of(instance) is not None for fe in self.frontends.values())
+
+    def unit_changed(self, instance: str) -> None:
+        """A unit changed state: if it is in rotation, push its effective state at once."""
+        for service, fe in self.frontends.items():
+            if fe.slot_of(instance) is not None:
+                asyncio.get_running_loop().create_task(self._locked_sync(service))
+
+    async def _locked_sync(self, service: str) -> None:
+        async with self._lock:
+            await self.sync(service)
