@@ -26,9 +26,9 @@ Counting (strict):
 
 It stops after --duration seconds or on SIGTERM/SIGINT: no new request is started, requests in flight
 get up to 2 s to finish (after that they count as failed), then the summary JSON is written to --out
-(atomically) and printed. --records FILE.csv writes one line per request after a header line
-`t_send_epoch,latency_ms,status` (status 0 = failed), so a caller can compute percentiles inside a time
-window. --ready-file PATH is touched once every connection has sent its first request.
+(atomically) and printed. --records FILE.csv gets one line per request after a header line
+`t_send_epoch,latency_ms,status` (status 0 = failed; written as the run goes, flushed every 0.1 s), so a
+caller can follow progress and compute percentiles inside a time window (e.g. during a rollout). --ready-file PATH is touched once every connection has sent its first request.
 
     python bench/loadgen.py --url http://127.0.0.1:8000/ --connections 8 --rate 300 --duration 10 \\
         --out result.json [--records requests.csv] [--timeout 5] [--ready-file ready]
@@ -53,7 +53,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 DRAIN_CAP_S = 2.0
@@ -101,7 +101,7 @@ else:  # pragma: no cover - older interpreters
 class Stats:
     """Everything counted during one run."""
 
-    def __init__(self, keep_records: bool) -> None:
+    def __init__(self) -> None:
         self.requests = 0
         self.ok = 0
         self.status_codes: Counter[int] = Counter()
@@ -114,8 +114,6 @@ class Stats:
         self.errors_not_sampled = 0
         self.latencies: list[float] = []
         self.sched_latencies: list[float] = []
-        self.keep_records = keep_records
-        self.records: list[tuple[float, float, int]] = []
 
     def error(self, message: str) -> None:
         message = message[:300]
@@ -228,7 +226,7 @@ class LoadGen:
         rate: float,
         duration: float | None,
         timeout: float,
-        records: bool = False,
+        records: str | None = None,
         ready_file: str | None = None,
     ) -> None:
         parts = urlsplit(url)
@@ -251,7 +249,9 @@ class LoadGen:
         self.duration = duration
         self.timeout = float(timeout)
         self.ready_file = ready_file
-        self.stats = Stats(records)
+        self.stats = Stats()
+        self.records_path = records
+        self.records: TextIO | None = None
         self.stop = asyncio.Event()
         self.next_ticket = 0
         self.started = 0
@@ -269,8 +269,8 @@ class LoadGen:
         return reader, writer
 
     def _record(self, m_send: float, latency_s: float, status: int) -> None:
-        if self.stats.keep_records:
-            self.stats.records.append((self.epoch0 + m_send, latency_s * 1000.0, status))
+        if self.records is not None:
+            self.records.write(f"{self.epoch0 + m_send:.6f},{latency_s * 1000.0:.3f},{status}\n")
 
     def _mark_started(self) -> None:
         self.started += 1
@@ -363,6 +363,26 @@ class LoadGen:
                 conn[1].close()
 
     async def run(self) -> dict[str, Any]:
+        flusher: asyncio.Task[None] | None = None
+        if self.records_path is not None:
+            self.records = open(self.records_path, "w", buffering=1 << 16)  # noqa: SIM115 - closed below
+            self.records.write("t_send_epoch,latency_ms,status\n")
+            flusher = asyncio.ensure_future(self._flush_records())
+        try:
+            return await self._run()
+        finally:
+            if flusher is not None:
+                flusher.cancel()
+            if self.records is not None:
+                self.records.close()
+                self.records = None
+
+    async def _flush_records(self) -> None:
+        while self.records is not None:
+            self.records.flush()
+            await asyncio.sleep(0.1)
+
+    async def _run(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         self.t0 = loop.time()
         self.epoch0 = time.time() - self.t0
@@ -414,11 +434,6 @@ class LoadGen:
             "errors_not_sampled": stats.errors_not_sampled,
         }
 
-    def write_records(self, path: str) -> None:
-        lines = ["t_send_epoch,latency_ms,status\n"]
-        lines += [f"{t:.6f},{lat:.3f},{status}\n" for t, lat, status in self.stats.records]
-        _atomic_write(path, "".join(lines))
-
 
 def _atomic_write(path: str, text: str) -> None:
     target = Path(path)
@@ -450,9 +465,7 @@ def run(
     """
 
     async def main() -> dict[str, Any]:
-        gen = LoadGen(
-            url, connections, rate, duration, timeout, records=records is not None, ready_file=ready_file
-        )
+        gen = LoadGen(url, connections, rate, duration, timeout, records=records, ready_file=ready_file)
         watcher: asyncio.Task[None] | None = None
         if stop_event is not None:
 
@@ -467,8 +480,6 @@ def run(
         finally:
             if watcher is not None:
                 watcher.cancel()
-        if records is not None:
-            gen.write_records(records)
         return result
 
     return asyncio.run(main())
@@ -481,7 +492,7 @@ async def _cli_main(args: argparse.Namespace) -> dict[str, Any]:
         args.rate,
         args.duration,
         args.timeout,
-        records=args.records is not None,
+        records=args.records,
         ready_file=args.ready_file,
     )
     loop = asyncio.get_running_loop()
@@ -489,8 +500,6 @@ async def _cli_main(args: argparse.Namespace) -> dict[str, Any]:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, gen.stop.set)
     result = await gen.run()
-    if args.records is not None:
-        gen.write_records(args.records)
     return result
 
 

@@ -138,8 +138,11 @@ def _execute(
             )
         return runtime.ensure_postgres(dep, events), dep.config_hash
     if svc.kind == "service":
-        runtime.ensure_service(dep, events)
-        events(svc.name, "healthy")
+        from symphony.rollout import Policy, roll_out
+
+        outcome = roll_out(runtime.fleet(), dep, dep.replicas, Policy.from_config(dep.rollout), events)
+        events(svc.name, f"live: {dep.replicas} instance(s) healthy"
+               + (f" ({outcome.started} started, {outcome.stopped} stopped)" if outcome.started or outcome.stopped else ""))
     elif change.action == "schedule":
         runtime.schedule_job(dep, events)
     else:

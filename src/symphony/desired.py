@@ -47,7 +47,8 @@ def service_config(svc: Service, release: str | None) -> dict[str, Any]:
         "stop_grace": svc.stop_grace,
     }
     if svc.kind == "service":
-        config.update(port=svc.port, bind=svc.bind, health=svc.health)
+        config.update(port=svc.port, bind=svc.bind, health=svc.health, replicas=svc.replicas,
+                      rollout=svc.rollout.model_dump())
     else:
         config["schedule"] = svc.schedule
     return config
@@ -108,6 +109,8 @@ def deployment(svc: Service, release: str | None, outputs: dict[str, dict[str, s
         schedule=svc.schedule,
         stop_grace=svc.stop_grace,
         postgres=svc.postgres,
+        replicas=svc.replicas if svc.kind == "service" else 1,
+        rollout=svc.rollout.model_dump() if svc.kind == "service" else {},
     )
 
 

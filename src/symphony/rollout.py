@@ -75,12 +75,15 @@ class Fleet(Protocol):
 
     def stop(self, instances: list[str]) -> None: ...
 
+    def settle(self, deployment: Deployment) -> None:
+        """Record `deployment` as applied on the instances that already run it."""
+
 
 class RolledBack(SymphonyError):
     """The new release did not become healthy; the old one kept serving and serves now."""
 
     def __init__(self, service: str, reason: str, log_tail: list[str]) -> None:
-        text = f"{service}: rolled back: {reason}"
+        text = f"rolled back: {reason}"
         if log_tail:
             text += "\n  last log lines of the failing instance:\n" + "\n".join(f"    {line}" for line in log_tail)
         super().__init__(text, fix=f"see 'symphony logs {service}'; the previous release still serves")
@@ -114,6 +117,10 @@ def roll_out(fleet: Fleet, dep: Deployment, replicas: int, policy: Policy, event
         _admit(fleet, dep, unrouted, policy, events, old_specs=[], retired=[])
     retired: list[Instance] = []
     old_specs = [i.spec for i in old if i.identity != want]
+    if not [i for i in old if i.state in ("healthy", "running")]:
+        # Nothing serves that a bad release could hurt (first start, or everything down): being
+        # healthy once is enough; min_healthy guards only the replacement of serving instances.
+        policy = Policy(**{**policy.__dict__, "min_healthy": 0.0})
     if True:
         if policy.strategy == "blue-green" and old:
             batch = [_start(fleet, dep, events) for _ in range(replicas - len(new))]
@@ -144,6 +151,7 @@ def roll_out(fleet: Fleet, dep: Deployment, replicas: int, policy: Policy, event
                 retired += going
                 outcome.stopped += len(going)
                 old = old[len(going):]
+    fleet.settle(dep)
     outcome.seconds = time.time() - started_at
     return outcome
 

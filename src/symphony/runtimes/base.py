@@ -35,6 +35,8 @@ class Deployment:
     schedule: str | None = None
     stop_grace: float = 10.0
     postgres: Any = None  # PostgresSpec for kind == "postgres"
+    replicas: int = 1
+    rollout: dict[str, Any] = field(default_factory=dict)  # symphony.rollout.Policy's fields
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Observed:
     volume_exists: bool | None = None
     last_exit: int | None = None
     next_run: float | None = None
+    instances: list[dict[str, Any]] = field(default_factory=list)  # a run service's instances
 
     @property
     def is_up(self) -> bool:
@@ -83,8 +86,8 @@ class Runtime(Protocol):
     def ensure_postgres(self, deployment: Deployment, events: Events) -> dict[str, str]:
         """Create or update a database service; returns its outputs (secrets included)."""
 
-    def ensure_service(self, deployment: Deployment, events: Events) -> None:
-        """Start a long-running service, or replace it with this config; returns once it is healthy."""
+    def fleet(self) -> Any:
+        """The mechanics of rollouts (a symphony.rollout.Fleet) for this runtime's run services."""
 
     def run_job(self, deployment: Deployment, events: Events) -> None:
         """Run a job to completion (and keep its schedule); raises RuntimeError_ if it fails."""

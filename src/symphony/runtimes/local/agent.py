@@ -134,7 +134,15 @@ class Agent:
         return {"pid": os.getpid()}
 
     async def op_status(self, _: dict[str, Any]) -> dict[str, Any]:
-        return {"pid": os.getpid(), "units": {n: u.describe() for n, u in self.units.items()}}
+        units = {}
+        for name, unit in self.units.items():
+            info = unit.describe()
+            if unit.spec.service:
+                info.update(service=unit.spec.service, in_rotation=self.switch.in_rotation(name),
+                            identity=unit.spec.instance_identity())
+            units[name] = info
+        fronts = {n: f"http://{f.bind}:{f.port}" for n, f in self.switch.frontends.items()}
+        return {"pid": os.getpid(), "units": units, "frontends": fronts}
 
     async def op_ensure(self, req: dict[str, Any]) -> dict[str, Any]:
         """Run this service spec; restart only if what makes the process differs. Waits until healthy."""
@@ -248,6 +256,7 @@ class Agent:
         service = req["service"]
         if req.get("port"):
             await self.switch.ensure_frontend(service, int(req["port"]), req.get("bind") or "127.0.0.1")
+        if service in self.switch.frontends:
             for name in req.get("add", []):
                 unit = self.units.get(name)
                 if unit is not None and unit.spec.port:
@@ -262,6 +271,15 @@ class Agent:
         for unit in units:
             self._persist(unit.spec.name)
         return {"stopped": [u.spec.name for u in units]}
+
+    async def op_relabel(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Instances kept by a rollout (same process) take the newly applied config hash."""
+        for unit in self._instances(req["service"]):
+            if unit.spec.instance_identity() == req["identity"]:
+                unit.spec.config_hash = req.get("config_hash")
+                unit.spec.release = req.get("release")
+                self._persist(unit.spec.name)
+        return {"ok": True}
 
     async def op_unroute(self, req: dict[str, Any]) -> dict[str, Any]:
         """The service left the spec or lost its port: close its public port."""

@@ -35,12 +35,20 @@ class LocalRuntime:
     # ------------------------------------------------------------------ observe
     def observe(self, names: list[str] | None = None, volumes: Iterable[str] = ()) -> dict[str, Observed]:
         units: dict[str, Any] = {}
+        frontends: dict[str, str] = {}
         if self.agent.running() or self.agent.has_work():
             # A dead agent that should be supervising something is restarted: it adopts what still runs.
             self.agent.ensure_running()
-            units = self.agent.call("status")["units"]
+            status = self.agent.call("status")
+            units, frontends = status["units"], status.get("frontends", {})
         seen: dict[str, Observed] = {}
+        grouped: dict[str, list[dict[str, Any]]] = {}
         for name, u in units.items():
+            if name.startswith("_"):
+                continue  # the switch itself
+            if u.get("service"):
+                grouped.setdefault(u["service"], []).append({"id": name, **u})
+                continue
             seen[name] = Observed(
                 name=name,
                 kind=u["kind"],
@@ -54,6 +62,8 @@ class LocalRuntime:
                 last_exit=u.get("last_exit"),
                 next_run=u.get("next_run"),
             )
+        for service, instances in grouped.items():
+            seen[service] = _service_observed(service, instances, frontends.get(service))
         if self.layout.volumes.exists():
             for vol in sorted(self.layout.volumes.iterdir()):
                 obs = seen.setdefault(vol.name, Observed(vol.name, "postgres", "stopped"))
@@ -208,16 +218,10 @@ class LocalRuntime:
             schedule=d.schedule,
         )
 
-    def ensure_service(self, deployment: Deployment, events: Events) -> None:
-        proc = self._proc(deployment)
-        if deployment.port:
-            conflict = self.port_conflict(deployment.port, deployment.bind, deployment.name)
-            if conflict:
-                raise RuntimeError_(f"{deployment.name}: {conflict}", fix=f"set services.{deployment.name}.port to a free port")
-        self.agent.ensure_running()
-        events(deployment.name, "starting" + (f" release {deployment.release}" if deployment.release else ""))
-        result = self.agent.call("ensure", spec=proc.to_json(), deadline=HEALTHY_DEADLINE, timeout=HEALTHY_DEADLINE + 30)
-        _raise_unless_ok(deployment.name, result)
+    def fleet(self) -> Any:
+        from symphony.runtimes.local.fleet import LocalFleet
+
+        return LocalFleet(self)
 
     def run_job(self, deployment: Deployment, events: Events) -> None:
         proc = self._proc(deployment)
@@ -233,6 +237,10 @@ class LocalRuntime:
 
     def remove(self, name: str, kind: str, events: Events) -> None:
         if self.agent.running():
+            if kind == "service":
+                ids = [i["id"] for i in self.agent.call("instances", service=name)["instances"]]
+                self.agent.call("unroute", service=name, timeout=120)
+                self.agent.call("stop_instances", ids=ids, timeout=300)
             self.agent.call("remove", name=name, timeout=120)
         events(name, "stopped and removed" + (f" (volume kept in {self.layout.volume(name)})" if kind == "postgres" else ""))
 
@@ -275,7 +283,8 @@ class LocalRuntime:
                 pass
         pid, cmd = _listener(port)
         if pid is not None and self.agent.running():
-            mine = self.agent.call("status")["units"].get(owner, {}).get("pids", [])
+            units = self.agent.call("status")["units"]
+            mine = units.get(owner, {}).get("pids", []) + units.get("_switch", {}).get("pids", [])
             if pid in mine or any(_is_descendant(pid, p) for p in mine):
                 return None
         who = f" by pid {pid} ({cmd})" if pid else ""
@@ -294,6 +303,41 @@ class LocalRuntime:
 
     def status_extra(self) -> dict[str, Any]:
         return {"agent": {"pid": self.agent.pid() if self.agent.running() else None, "socket": str(self.layout.socket)}}
+
+
+def _service_observed(name: str, instances: list[dict[str, Any]], url: str | None) -> Observed:
+    """One run service seen through its instances: healthy when every one in rotation is."""
+    instances.sort(key=lambda i: int(i["id"].rsplit(".", 1)[1]) if i["id"].rsplit(".", 1)[1].isdigit() else 0)
+    serving = [i for i in instances if i.get("in_rotation") or not url]
+    states = [i["state"] for i in serving] or [i["state"] for i in instances]
+    if states and all(s in ("healthy", "running") for s in states):
+        state = "healthy" if "healthy" in states else "running"
+    elif any(s in ("healthy", "running") for s in states):
+        state = "degraded"
+    elif any(s == "starting" for s in states):
+        state = "starting"
+    elif any(s in ("failed", "unhealthy") for s in states):
+        state = "failed"
+    else:
+        state = "stopped"
+    basis = serving or instances
+    hashes = [i.get("config_hash") for i in basis]
+    releases_ = [i.get("release") for i in basis]
+    details = [f"{i['id']}: {i['detail']}" for i in instances if i.get("detail") and i["state"] != "healthy"]
+    up = sum(1 for i in serving if i["state"] in ("healthy", "running"))
+    return Observed(
+        name=name,
+        kind="service",
+        state=state,
+        config_hash=max(set(hashes), key=hashes.count) if hashes else None,
+        release=max(set(releases_), key=releases_.count) if releases_ else None,
+        pids=[p for i in instances for p in i.get("pids", [])],
+        restarts=sum(i.get("restarts", 0) for i in instances),
+        url=url or (basis[0].get("url") if basis else None),
+        detail="; ".join(details) or f"{up} instance(s) serving",
+        instances=[{k: i.get(k) for k in ("id", "state", "release", "pids", "in_rotation", "restarts", "detail")}
+                   for i in instances],
+    )
 
 
 def _raise_unless_ok(name: str, result: dict[str, Any]) -> None:
