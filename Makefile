@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint postgres down clean
+.PHONY: up test lint system down clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -12,16 +12,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m compileall -q src  # bytecode for the editable install: every command starts faster
 	touch $(STAMP)
 
-postgres:
-	@bash scripts/ensure-postgres.sh
+system:
+	@bash scripts/ensure-system.sh
 
-up: $(STAMP) postgres
+up: $(STAMP) system
 	$(VENV)/bin/symphony up examples/campsite
 
 down: $(STAMP)
 	$(VENV)/bin/symphony down examples/campsite
 
-test: $(STAMP) postgres
+test: $(STAMP) system
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -153,3 +153,42 @@ def basic_spec(port: int, extra: str = "") -> str:
             env: {{DATABASE_URL: "${{db.url}}"}}
             depends_on: [web]
         """) + textwrap.dedent(extra)
+
+
+class Load:
+    """bench/loadgen.py in its own process: steady keep-alive load, stopped by pid, counts read back."""
+
+    def __init__(self, folder: Path, url: str, rate: int = 200, connections: int = 8) -> None:
+        self.out = folder / f"load-{time.time_ns()}.json"
+        ready = self.out.with_suffix(".ready")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "loadgen.py"), "--url", url, "--rate", str(rate),
+             "--connections", str(connections), "--out", str(self.out), "--ready-file", str(ready)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        wait_until(lambda: ready.exists() or self.proc.poll() is not None, timeout=20)
+        assert self.proc.poll() is None, self.proc.stderr.read() if self.proc.stderr else ""
+
+    def stop(self) -> dict:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+        return json.loads(self.out.read_text())
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def load() -> Iterator[Callable[..., Load]]:
+    started: list[Load] = []
+
+    def start(folder: Path, url: str, **kwargs: int) -> Load:
+        started.append(Load(folder, url, **kwargs))
+        return started[-1]
+
+    yield start
+    for ld in started:
+        ld.kill()

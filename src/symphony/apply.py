@@ -178,6 +178,8 @@ def _record_success(
             outputs=_public(outputs) if outputs is not None else (old.outputs if old else {}),
         )
     )
+    if svc.kind == "service":
+        state.record_deployment(revision, svc.name, applied_hash, change.release, change.config)
     state.journal(revision, svc.name, change.action, "done")
     result.done.append(svc.name)
 

@@ -124,3 +124,25 @@ def known_outputs(stack: Stack, runtime: Runtime, remembered: dict[str, dict[str
         else:
             outputs[name] = runtime.known_outputs(name, svc.postgres, remembered.get(name))
     return outputs
+
+
+def deployment_from_config(
+    name: str, config: dict[str, Any], outputs: dict[str, dict[str, str] | None]
+) -> Deployment:
+    """A run service's Deployment rebuilt from the config a revision applied (for rollback)."""
+    known = {n: o for n, o in outputs.items() if o is not None}
+    env = {k: resolve(v, known) for k, v in dict(config.get("env") or {}).items()}
+    return Deployment(
+        name=name,
+        kind="service",
+        config_hash=_hash(config, env),
+        release=config.get("release"),
+        command=list(config["command"]),
+        env=env,
+        port=config.get("port"),
+        bind=config.get("bind") or "127.0.0.1",
+        health=config.get("health"),
+        stop_grace=float(config.get("stop_grace", 10.0)),
+        replicas=int(config.get("replicas", 1)),
+        rollout=dict(config.get("rollout") or {}),
+    )

@@ -299,6 +299,8 @@ def _preflight(stack: Stack, plan: Plan, runtime: Runtime) -> None:
             continue
         if svc.postgres is not None:
             runtime.preflight_postgres(svc.postgres)
+        if svc.kind == "service" and svc.port:
+            runtime.preflight_switch()
         port = svc.port if svc.kind == "service" else (svc.postgres.port if svc.postgres else None)
         if not port:
             continue

@@ -22,7 +22,7 @@ from symphony.runtimes.base import Events, Observed
 from symphony.runtimes.local.layout import Layout
 from symphony.runtimes.local.runtime import LocalRuntime
 from symphony.spec import Stack, load_stack
-from symphony.state import Revision, StackLock, StateStore
+from symphony.state import Resource, Revision, StackLock, StateStore
 
 if TYPE_CHECKING:
     from symphony.apply import ApplyResult
@@ -43,6 +43,8 @@ class ServiceStatus:
     pids: list[int] = field(default_factory=list)
     restarts: int = 0
     detail: str | None = None
+    instances: list[dict[str, Any]] = field(default_factory=list)
+    last_rollout: dict[str, Any] | None = None  # the last rollout if it was rolled back
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -107,6 +109,56 @@ class Workspace:
                 bad[st.name] = st.detail or st.state
         return bad
 
+    def rollback(self, service: str, to: int | None = None, events: Events = _quiet) -> tuple[int, int]:
+        """Roll `service` out at the release and config an earlier revision applied (zero downtime).
+
+        Returns (the new revision, the revision rolled back to). Raises RolledBack (the current
+        release keeps serving) if the earlier release does not become healthy.
+        """
+        from symphony.desired import deployment_from_config, known_outputs
+        from symphony.rollout import Policy, RolledBack, roll_out
+
+        svc = self.stack.services.get(service)
+        if svc is None or svc.kind != "service":
+            raise UsageError(f"{service!r} is not a run service of {self.stack.file}",
+                             fix="rollback works on services with run:")
+        with self.lock("rollback"):
+            history = self.state.deployments(service)
+            current = self.state.resource(service)
+            if to is not None:
+                target = next((d for d in history if d[0] <= to), None)
+                if target is None:
+                    raise UsageError(f"{service} had no deployment at or before revision {to}",
+                                     fix="see 'symphony history' for the revisions")
+            else:
+                now = (current.config_hash, current.release) if current else (None, None)
+                target = next((d for d in history if (d[1], d[2]) != now), None)
+                if target is None:
+                    raise UsageError(f"no earlier release of {service} to roll back to",
+                                     fix="see 'symphony history'")
+            revision_to, _, release, config = target
+            if release and not self.runtime.has_release(release):
+                raise UsageError(f"release {release} of {service} is no longer on this machine")
+            outputs = known_outputs(self.stack, self.runtime, {n: r.outputs for n, r in self.state.resources().items()})
+            dep = deployment_from_config(service, config, outputs)
+            change = {"service": service, "action": "rollback", "kind": "service",
+                      "reasons": [f"back to revision {revision_to} (release {release})"]}
+            revision = self.state.begin_revision("rollback", [change])
+            self.state.journal(revision, service, "rollback", "started")
+            try:
+                roll_out(self.runtime.fleet(), dep, dep.replicas, Policy.from_config(dep.rollout), events)
+            except RolledBack as exc:
+                self.state.journal(revision, service, "rollback", "failed", str(exc))
+                self.state.finish_revision(revision, "failed", str(exc).splitlines()[0])
+                raise
+            old = current
+            self.state.put_resource(Resource(service, "service", dep.config_hash, release, "applied", revision, config,
+                                             old.outputs if old else {}))
+            self.state.record_deployment(revision, service, dep.config_hash, release, config)
+            self.state.journal(revision, service, "rollback", "done")
+            self.state.finish_revision(revision, "applied")
+            return revision, revision_to
+
     # ------------------------------------------------------------------ lifecycle
     def down(self, events: Events = _quiet) -> None:
         with self.lock("down"):
@@ -166,9 +218,19 @@ class Workspace:
                     pids=obs.pids if obs else [],
                     restarts=obs.restarts if obs else 0,
                     detail=obs.detail if obs else None,
+                    instances=obs.instances if obs else [],
+                    last_rollout=self._last_rollout(name) if kind == "service" else None,
                 )
             )
         return out
+
+    def _last_rollout(self, name: str) -> dict[str, Any] | None:
+        last = self.state.last_outcome(name)
+        if last is None or last[2] != "failed":
+            return None
+        revision, action, _, detail = last
+        return {"status": "rolled back", "revision": revision, "action": action,
+                "reason": (detail or "").splitlines()[0] if detail else None, "detail": detail}
 
     def outputs(self, name: str) -> dict[str, str] | None:
         svc = self.stack.services[name]

@@ -172,6 +172,53 @@ def apply(stack: str, targets: tuple[str, ...], yes: bool) -> None:
 
 @cli.command()
 @STACK
+@click.option("--target", "targets", multiple=True, metavar="NAME", help="Only this service and what it needs.")
+@handle_errors
+def deploy(stack: str, targets: tuple[str, ...]) -> None:
+    """Plan and apply with zero-downtime rollouts, showing each instance's progress.
+
+    Exit 0 when the new revision is fully live; 1 when a release had to be rolled back.
+    """
+    ws = _workspace(stack)
+    console = _console()
+    with ws.lock("deploy"):
+        plan = ws.plan(list(targets) or None)
+        _print_plan(plan)
+        if not plan.has_changes:
+            return
+        from symphony.apply import apply_plan
+
+        result = apply_plan(ws.stack, plan, ws.runtime, ws.state, _events(), "deploy")
+    console.print(f"[green]Deployed[/green] revision {result.revision} in {result.seconds:.1f}s: fully live.")
+
+
+@cli.command()
+@click.argument("args", nargs=-1, required=True, metavar="[STACK] SERVICE")
+@click.option("--to", "to", type=int, default=None, metavar="REVISION",
+              help="The revision whose release to restore (default: the one before the current).")
+@handle_errors
+def rollback(args: tuple[str, ...], to: int | None) -> None:
+    """Roll a service back to an earlier release, with the same zero-downtime rules as a deploy.
+
+    Exit 0 when the earlier release is live; 1 if it failed its health check (the current one serves).
+    """
+    from symphony.errors import ApplyError, UsageError
+    from symphony.rollout import RolledBack
+
+    if len(args) > 2:
+        raise UsageError("too many arguments", fix="symphony rollback [STACK] SERVICE [--to REVISION]")
+    stack, service = (args[0], args[1]) if len(args) == 2 else (".", args[0])
+    ws = _workspace(stack)
+    try:
+        revision, back_to = ws.rollback(service, to, _events())
+    except RolledBack as exc:
+        raise ApplyError(f"{service}: {exc}", {service: str(exc)}) from None
+    _console().print(f"[green]Rolled back[/green] {service} to the release of revision {back_to} "
+                     f"(new revision {revision}).")
+
+
+@cli.command()
+@STACK
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for everything to be healthy.")
 @handle_errors
 def up(stack: str, timeout: float) -> None:
@@ -238,6 +285,14 @@ def status(stack: str, as_json: bool, show_secrets: bool) -> None:
     agent = ws.runtime.status_extra()["agent"]["pid"]
     console.print(f"Stack '{ws.stack.name}' ({ws.stack.root}); agent: {f'pid {agent}' if agent else 'not running'}")
     console.print(table)
+    for r in rows:
+        if len(r.instances) > 1 or any(not i.get("in_rotation") for i in r.instances):
+            parts = [f"{i['id']} {i['state']}{'' if i.get('in_rotation') else ' (out of rotation)'}" for i in r.instances]
+            console.print(f"  {r.name}: " + _escape(", ".join(parts)))
+        if r.last_rollout:
+            lr = r.last_rollout
+            console.print(f"  [red]{r.name}: revision {lr['revision']} was {lr['status']}[/red]: "
+                          + _escape(lr.get("reason") or "") + " [dim](the previous release serves)[/dim]")
 
 
 # ---------------------------------------------------------------------------------------- logs

@@ -83,6 +83,9 @@ class Runtime(Protocol):
     def preflight_postgres(self, spec: Any) -> None:
         """Raise a clear error now if a database of this spec could not be run (missing binaries)."""
 
+    def preflight_switch(self) -> None:
+        """Raise a clear error now if services with a public port could not be served (no switch)."""
+
     def ensure_postgres(self, deployment: Deployment, events: Events) -> dict[str, str]:
         """Create or update a database service; returns its outputs (secrets included)."""
 

@@ -42,6 +42,14 @@ CREATE TABLE IF NOT EXISTS revisions (
     changes TEXT NOT NULL DEFAULT '[]',
     error TEXT
 );
+CREATE TABLE IF NOT EXISTS deployments (
+    revision INTEGER NOT NULL,
+    service TEXT NOT NULL,
+    config_hash TEXT,
+    release TEXT,
+    config TEXT NOT NULL,
+    at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS journal (
     revision INTEGER NOT NULL,
     service TEXT NOT NULL,
@@ -196,6 +204,33 @@ class StateStore:
             "INSERT INTO journal(revision, service, action, status, at, detail) VALUES (?,?,?,?,?,?)",
             (revision, service, action, status, time.time(), detail),
         )
+
+    def last_outcome(self, service: str) -> tuple[int, str, str, str | None] | None:
+        """The last finished step for `service`: (revision, action, status, detail)."""
+        row = self._db.execute(
+            "SELECT revision, action, status, detail FROM journal WHERE service=? AND status IN ('done','failed')"
+            " ORDER BY rowid DESC LIMIT 1",
+            (service,),
+        ).fetchone()
+        return (row[0], row[1], row[2], row[3]) if row else None
+
+    # deployments: what each revision applied to each service, for rollback ------------------------
+    def record_deployment(self, revision: int, service: str, config_hash: str | None, release: str | None,
+                          config: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT INTO deployments(revision, service, config_hash, release, config, at) VALUES (?,?,?,?,?,?)",
+            (revision, service, config_hash, release, json.dumps(config, sort_keys=True), time.time()),
+        )
+
+    def deployments(self, service: str) -> list[tuple[int, str | None, str | None, dict[str, Any]]]:
+        """Every deployment of `service`, newest first: (revision, config_hash, release, config)."""
+        return [
+            (r[0], r[1], r[2], json.loads(r[3]))
+            for r in self._db.execute(
+                "SELECT revision, config_hash, release, config FROM deployments WHERE service=? ORDER BY rowid DESC",
+                (service,),
+            )
+        ]
 
     def journal_entries(self, revision: int) -> list[tuple[str, str, str, str | None]]:
         return [

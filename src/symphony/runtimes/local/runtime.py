@@ -122,6 +122,11 @@ class LocalRuntime:
     def preflight_postgres(self, spec: Any) -> None:
         pg.find_bindir(spec.version)
 
+    def preflight_switch(self) -> None:
+        from symphony.runtimes.local.switch import find_haproxy
+
+        find_haproxy()
+
     def ensure_postgres(self, deployment: Deployment, events: Events) -> dict[str, str]:
         spec = deployment.postgres
         name = deployment.name
@@ -217,6 +222,9 @@ class LocalRuntime:
             stop_grace=d.stop_grace,
             schedule=d.schedule,
         )
+
+    def has_release(self, release: str) -> bool:
+        return releases.release_path(self.layout.releases, release).is_dir()
 
     def fleet(self) -> Any:
         from symphony.runtimes.local.fleet import LocalFleet

@@ -59,6 +59,7 @@ class Unit:
         self.healthy_since: float | None = None
         self.detail: str | None = None
         self.next_run: float | None = None
+        self.adopted = False  # a process a previous agent started; true until it first exits
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._health_task: asyncio.Task[None] | None = None
@@ -107,6 +108,9 @@ class Unit:
             return False
         self.pid, self.create_time, self.proc = pid, create_time, None
         self.started_at = create_time
+        self.adopted = True
+        if self.spec.kind != "job":  # at once, not when the supervising task first runs
+            self.state = "starting" if self.spec.health else "running"
         return True
 
     def _signal(self, sig: int) -> None:
@@ -141,6 +145,7 @@ class Unit:
             self._health_task = asyncio.create_task(self._health_loop())
             rc = await self._wait_exit()
             self._health_task.cancel()
+            self.adopted = False
             self.last_exit = rc
             if self._stopping:
                 break

@@ -245,6 +245,8 @@ class Switch:
         unit = self._units.get(instance) if instance else None
         if unit is None:
             return False
+        if unit.state == "starting" and unit.adopted:
+            return True  # it served when the last agent died: keep it in until its first check says otherwise
         return unit.state == "healthy" or (unit.state == "running" and not unit.spec.health)
 
     # ---------------------------------------------------------------- the haproxy process
