@@ -343,7 +343,7 @@ def _service_observed(name: str, instances: list[dict[str, Any]], url: str | Non
         restarts=sum(i.get("restarts", 0) for i in instances),
         url=url or (basis[0].get("url") if basis else None),
         detail="; ".join(details) or f"{up} instance(s) serving",
-        instances=[{k: i.get(k) for k in ("id", "state", "release", "pids", "in_rotation", "restarts", "detail")}
+        instances=[{k: i.get(k) for k in ("id", "state", "release", "pids", "in_rotation", "restarts", "detail", "url")}
                    for i in instances],
     )
 
