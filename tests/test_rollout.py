@@ -65,6 +65,22 @@ def test_rollouts_under_load_lose_no_request_and_keep_connections(make_stack, lo
     assert web["state"] == "healthy" and len(web["instances"]) == 2
 
 
+def test_blue_green_switches_all_traffic_at_once_without_losing_a_request(make_stack, load):
+    port = free_port()
+    blue_green = spec(port).replace("rollout: {", "rollout: {strategy: blue-green, ")
+    sym = make_stack(blue_green)
+    sym.run("up", check=True)
+    before = {i["id"] for i in sym.status()["services"]["web"]["instances"]}
+    ld = load(sym.folder, f"http://127.0.0.1:{port}/version")
+    sym.write(blue_green.replace('"v1"', '"v2"'))
+    out = sym.run("deploy", check=True)
+    assert version(port) == "v2"
+    assert_no_request_lost(ld.stop())
+    after = {i["id"] for i in sym.status()["services"]["web"]["instances"]}
+    assert len(after) == 2 and not (after & before)  # two new instances, the old two gone
+    assert out.stdout.count("started") >= 2
+
+
 def test_a_crashing_release_is_rolled_back_while_the_old_one_serves(make_stack, load):
     port = free_port()
     sym = make_stack(spec(port))
