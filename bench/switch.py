@@ -2,8 +2,9 @@
 
 Brings up a one-service stack (a minimal starlette app under uvicorn, one replica) behind Symphony's
 switch (HAProxy), then runs the same load generator (bench/loadgen.py, 8 keep-alive connections)
-against the instance's private port (direct) and against the public port (switch), alternating
-them `--rounds` times in the same run so both see the same machine. Two loads: unthrottled (max
+against the instance's private port (direct), the public port (switch), and, for the choice of
+mechanism, a plain asyncio byte relay (the best case of a proxy inside the agent's event loop),
+alternating them `--rounds` times in the same run so all see the same machine. Two loads: unthrottled (max
 requests/s) and a fixed rate (latency at a steady load). Prints one JSON object with the ratios.
 
     .venv/bin/python bench/switch.py [--seconds 5] [--rounds 2] [--rate 300]
@@ -49,6 +50,39 @@ app = Starlette(routes=[Route("/", hello), Route("/healthz", hello)])
 
 if __name__ == "__main__":
     uvicorn.run(app, host="127.0.0.1", port=int(os.environ["PORT"]), log_level="warning")
+'''
+
+
+RELAY = '''\
+# The best case for "a proxy inside the agent": a plain asyncio byte relay (no HTTP parsing), one
+# backend connection per client connection. Measured beside HAProxy to choose the switch.
+import asyncio, sys
+
+LISTEN, TARGET = int(sys.argv[1]), int(sys.argv[2])
+
+
+async def pipe(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+async def handle(client_r, client_w):
+    server_r, server_w = await asyncio.open_connection("127.0.0.1", TARGET)
+    await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w))
+
+
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", LISTEN)
+    async with server:
+        await server.serve_forever()
+
+asyncio.run(main())
 '''
 
 
@@ -110,26 +144,36 @@ def main() -> None:
         status = json.loads(_symphony(folder, "status", "--json"))
         direct_url = status["services"]["hello"]["instances"][0]["url"] + "/"
         switch_url = f"http://127.0.0.1:{port}/"
+        relay_port = _free_port()
+        (folder / "relay.py").write_text(RELAY)
+        relay = subprocess.Popen([sys.executable, str(folder / "relay.py"), str(relay_port),
+                                  direct_url.rsplit(":", 1)[1].rstrip("/")])
+        relay_url = f"http://127.0.0.1:{relay_port}/"
+        paths = (("direct", direct_url), ("switch", switch_url), ("python_relay", relay_url))
         results: dict[str, dict[str, list[dict[str, Any]]]] = {
-            "unthrottled": {"direct": [], "switch": []},
-            "fixed_rate": {"direct": [], "switch": []},
+            mode: {name: [] for name, _ in paths} for mode in ("unthrottled", "fixed_rate")
         }
-        _load(switch_url, 1.0, 0, folder)  # warm up both paths
-        _load(direct_url, 1.0, 0, folder)
+        for _, url in paths:  # warm up every path (and wait for the relay to listen)
+            _load(url, 1.0, 0, folder)
         for _ in range(args.rounds):
             for mode, rate in (("unthrottled", 0), ("fixed_rate", args.rate)):
-                for path, url in (("direct", direct_url), ("switch", switch_url)):
+                for path, url in paths:
                     print(f"{mode} {path}...", file=sys.stderr, flush=True)
                     results[mode][path].append(_load(url, args.seconds, rate, folder))
         out: dict[str, object] = {"benchmark": "switch", "cpus": os.cpu_count(), "seconds": args.seconds,
                                   "rounds": args.rounds, "connections": 8, "switch": "haproxy"}
-        for mode, paths in results.items():
-            direct, switch = _summary(paths["direct"]), _summary(paths["switch"])
+        relay.terminate()
+        relay.wait(timeout=10)
+        for mode, runs in results.items():
+            direct, switch, python = (_summary(runs[name]) for name, _ in paths)
             out[mode] = {
                 "direct": direct,
                 "switch": switch,
                 "throughput_ratio": round(switch["rps"] / direct["rps"], 3) if direct["rps"] else None,
                 "p99_added_ms": round(switch["p99_ms"] - direct["p99_ms"], 3),
+                "python_relay": python,
+                "python_relay_throughput_ratio": round(python["rps"] / direct["rps"], 3) if direct["rps"] else None,
+                "python_relay_p99_added_ms": round(python["p99_ms"] - direct["p99_ms"], 3),
             }
         if isinstance(out["fixed_rate"], dict):
             out["fixed_rate"]["rate"] = args.rate
