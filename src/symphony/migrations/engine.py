@@ -1,0 +1,281 @@
+"""The migration engine: start (expand), complete (contract), rollback, with versioned schemas.
+
+State lives in the database itself (schema `symphony_migrate`), so it travels with the data and a
+backup restores it too. One migration may be active at a time. Each started migration gets a
+version schema (`public_<name>`, or its `version_schema`) of views over the physical tables, shaped
+as that version of the application expects; the previous version's schema (or the plain `public`
+schema before the first migration) keeps working beside it until complete.
+
+States: active (started, both versions served), complete, rolled_back, failed (start failed and
+its undo failed too; `migrate rollback` retries the undo).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from symphony.errors import RuntimeError_, SpecError
+from symphony.migrations.catalog import Schema, read_schema
+from symphony.migrations.context import STATE_SCHEMA, Context, ident, schema_views
+from symphony.migrations.model import Migration, parse_migration
+from symphony.migrations.ops import Op, operations
+
+_DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA};
+CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.migrations (
+    schema text NOT NULL,
+    name text NOT NULL,
+    position integer NOT NULL,
+    state text NOT NULL,
+    version_schema text NOT NULL,
+    migration jsonb NOT NULL,
+    memo jsonb NOT NULL DEFAULT '{{}}',
+    error text,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    PRIMARY KEY (schema, name)
+);
+"""
+
+
+@dataclass
+class Record:
+    name: str
+    position: int
+    state: str
+    version_schema: str
+    error: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Status:
+    """Every known migration (files and database) with its state, in order."""
+
+    migrations: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def active(self) -> dict[str, Any] | None:
+        return next((m for m in self.migrations if m["state"] == "active"), None)
+
+    @property
+    def pending(self) -> list[dict[str, Any]]:
+        return [m for m in self.migrations if m["state"] in ("pending", "rolled_back")]
+
+
+def version_schema_name(migration: Migration, schema: str = "public") -> str:
+    name = migration.version_schema or f"{schema}_{migration.name}"
+    return name[:63]
+
+
+class Engine:
+    """Migrations of one database (`dsn`), physical schema `schema` (public)."""
+
+    def __init__(self, dsn: str, schema: str = "public", events: Callable[[str], None] = lambda _m: None) -> None:
+        self.dsn = dsn
+        self.schema = schema
+        self.events = events
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
+        conn.execute(_DDL)
+        return conn
+
+    # ------------------------------------------------------------------ reading
+    def records(self) -> dict[str, Record]:
+        with self._connect() as conn:
+            rows = conn.execute(
+                f"SELECT name, position, state, version_schema, error, started_at::text, finished_at::text "
+                f"FROM {STATE_SCHEMA}.migrations WHERE schema=%s ORDER BY position", (self.schema,)
+            ).fetchall()
+        return {r[0]: Record(*r) for r in rows}
+
+    def status(self, migrations: list[Migration]) -> Status:
+        records = self.records()
+        out = Status()
+        for i, m in enumerate(migrations):
+            rec = records.get(m.name)
+            out.migrations.append({
+                "name": m.name,
+                "file": str(m.file) if m.file else None,
+                "state": rec.state if rec else "pending",
+                "version_schema": version_schema_name(m, self.schema),
+                "position": i,
+                "error": rec.error if rec else None,
+                "started_at": rec.started_at if rec else None,
+                "finished_at": rec.finished_at if rec else None,
+            })
+        known = {m.name for m in migrations}
+        for name, rec in records.items():
+            if name not in known:
+                out.migrations.append({**rec.to_json(), "file": None, "note": "applied, but its file is gone"})
+        return out
+
+    def latest_version(self) -> str | None:
+        """The version schema of the newest active or complete migration (None before the first)."""
+        records = [r for r in self.records().values() if r.state in ("active", "complete")]
+        return records[-1].version_schema if records else None
+
+    # ------------------------------------------------------------------ start
+    def start(self, migration: Migration, position: int) -> None:
+        """Expand: make the new version available beside the old one. Rolls itself back on failure."""
+        with self._connect() as conn:
+            active = conn.execute(
+                f"SELECT name FROM {STATE_SCHEMA}.migrations WHERE schema=%s AND state IN ('active', 'starting')",
+                (self.schema,),
+            ).fetchone()
+            if active:
+                raise RuntimeError_(f"migration {active[0]} is still active",
+                                    fix="complete or roll it back first (symphony migrate complete|rollback)")
+            version = version_schema_name(migration, self.schema)
+            logical = read_schema(conn, self.schema)
+            ops = operations(migration)
+            self._check(migration, ops, logical)
+            conn.execute(
+                f"INSERT INTO {STATE_SCHEMA}.migrations(schema, name, position, state, version_schema, migration) "
+                f"VALUES (%s, %s, %s, 'starting', %s, %s) ON CONFLICT (schema, name) DO UPDATE SET "
+                f"state='starting', memo='{{}}', error=NULL, started_at=now(), finished_at=NULL, "
+                f"version_schema=EXCLUDED.version_schema, migration=EXCLUDED.migration",
+                (self.schema, migration.name, position, version, json.dumps(migration.to_data())),
+            )
+            ctx = self._context(conn, migration.name, version, {})
+            try:
+                for op in ops:
+                    self.events(f"{migration.name}: {op.impact().summary}")
+                    before = logical.copy()
+                    op.apply(logical)
+                    op.start(ctx, before if op.kind != "sql" else logical)
+                for statement in schema_views(ctx, logical):
+                    ctx.ddl(statement)
+                for table in logical.tables.values():  # the new version's defaults (in-place default changes)
+                    for col, info in table.columns.items():
+                        if info.default is not None:
+                            ctx.ddl(f"ALTER VIEW {ident(version)}.{ident(self._view_name(logical, table))} "
+                                    f"ALTER COLUMN {ident(col)} SET DEFAULT {info.default}")
+            except Exception as exc:
+                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                self.events(f"{migration.name}: start failed ({message}); rolling back")
+                self._undo(conn, ctx, ops, version)
+                self._set_state(conn, migration.name, "rolled_back", f"start failed: {message}")
+                raise RuntimeError_(f"migration {migration.name} failed to start: {message}",
+                                    fix="it was rolled back; fix the migration file and deploy again") from None
+            self._set_state(conn, migration.name, "active")
+            self.events(f"{migration.name}: active (version schema {version})")
+
+    @staticmethod
+    def _view_name(schema: Schema, table: Any) -> str:
+        return next(n for n, t in schema.tables.items() if t is table)
+
+    def _check(self, migration: Migration, ops: list[Op], logical: Schema) -> None:
+        """Validate every operation against the schema it will meet, before touching anything."""
+        probe = logical.copy()
+        for op in ops:
+            try:
+                op.apply(probe)
+            except (KeyError, ValueError) as exc:
+                raise SpecError(str(exc).strip("'\""), file=migration.file, key=f"operations.{op.index}.{op.kind}",
+                                fix="the schema at that point does not allow it") from None
+
+    # ------------------------------------------------------------------ complete / rollback
+    def complete(self) -> str | None:
+        """Contract the active migration: drop what only the old version needed. Returns its name."""
+        with self._connect() as conn:
+            row = self._active(conn)
+            if row is None:
+                return None
+            name, version, data, memo = row
+            migration = parse_migration(data, Path(f"{name}.json"))
+            ctx = self._context(conn, name, version, memo)
+            ops = operations(migration)
+            for op in reversed(ops):
+                op.complete(ctx)
+            previous = conn.execute(
+                f"SELECT version_schema FROM {STATE_SCHEMA}.migrations WHERE schema=%s AND state='complete' "
+                f"ORDER BY position DESC LIMIT 1", (self.schema,)
+            ).fetchone()
+            # Views of the new version now map to the renamed physical columns: rebuild them.
+            conn.execute(f"DROP SCHEMA IF EXISTS {ident(version)} CASCADE")
+            logical = read_schema(conn, self.schema)
+            for statement in schema_views(ctx, logical):
+                ctx.ddl(statement)
+            if previous and previous[0] != version:
+                conn.execute(f"DROP SCHEMA IF EXISTS {ident(previous[0])} CASCADE")
+            self._set_state(conn, name, "complete")
+            self.events(f"{name}: complete")
+            return name
+
+    def rollback(self) -> str | None:
+        """Undo the active (or half-started) migration; the old version never stopped working."""
+        with self._connect() as conn:
+            row = self._active(conn)
+            if row is None:
+                return None
+            name, version, data, memo = row
+            migration = parse_migration(data, Path(f"{name}.json"))
+            ctx = self._context(conn, name, version, memo)
+            self._undo(conn, ctx, operations(migration), version)
+            self._set_state(conn, name, "rolled_back")
+            self.events(f"{name}: rolled back")
+            return name
+
+    def repair(self) -> str | None:
+        """After a crash in the middle of a start: roll the half-started migration back."""
+        with self._connect() as conn:
+            row = conn.execute(
+                f"SELECT name FROM {STATE_SCHEMA}.migrations WHERE schema=%s AND state='starting'", (self.schema,)
+            ).fetchone()
+        if row is None:
+            return None
+        self.events(f"{row[0]}: was interrupted while starting; rolling it back")
+        return self.rollback()
+
+    def _undo(self, conn: psycopg.Connection[Any], ctx: Context, ops: list[Op], version: str) -> None:
+        conn.execute(f"DROP SCHEMA IF EXISTS {ident(version)} CASCADE")
+        for op in reversed(ops):
+            op.rollback(ctx)
+
+    def _active(self, conn: psycopg.Connection[Any]) -> tuple[str, str, Any, dict[str, Any]] | None:
+        row = conn.execute(
+            f"SELECT name, version_schema, migration, memo FROM {STATE_SCHEMA}.migrations "
+            f"WHERE schema=%s AND state IN ('active', 'starting', 'failed') ORDER BY position DESC LIMIT 1",
+            (self.schema,),
+        ).fetchone()
+        return (row[0], row[1], row[2], dict(row[3] or {})) if row else None
+
+    def _context(self, conn: psycopg.Connection[Any], name: str, version: str, memo: dict[str, Any]) -> Context:
+        ctx = Context(conn=conn, schema=self.schema, migration=name, version_schema=version, memo=memo,
+                      events=lambda m: self.events(f"{name}: {m}"))
+
+        def save() -> None:
+            conn.execute(f"UPDATE {STATE_SCHEMA}.migrations SET memo=%s WHERE schema=%s AND name=%s",
+                         (json.dumps(ctx.memo), self.schema, name))
+
+        ctx.save = save
+        return ctx
+
+    def _set_state(self, conn: psycopg.Connection[Any], name: str, state: str, error: str | None = None) -> None:
+        finished = "now()" if state in ("complete", "rolled_back") else "NULL"
+        conn.execute(
+            f"UPDATE {STATE_SCHEMA}.migrations SET state=%s, error=%s, finished_at={finished} WHERE schema=%s AND name=%s",
+            (state, error, self.schema, name),
+        )
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False

@@ -1,0 +1,344 @@
+"""Migration files, in pgroll's open format: one migration per YAML or JSON file, named after it.
+
+    operations:
+      - rename_column: {table: readings, from: temp, to: temp_c}
+      - add_column:
+          table: readings
+          up: temp_c * 9 / 5 + 32
+          column: {name: temp_f, type: real, nullable: true}
+
+Every file is checked against the format before anything runs; a problem is one SpecError naming
+the file and the field (`operations.1.add_column.column.type`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from symphony.errors import SpecError
+
+OnDelete = Literal["NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"]
+_STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Check(BaseModel):
+    model_config = _STRICT
+    name: str
+    constraint: str
+
+
+class Unique(BaseModel):
+    model_config = _STRICT
+    name: str
+
+
+class Reference(BaseModel):
+    model_config = _STRICT
+    name: str
+    table: str
+    column: str
+    on_delete: OnDelete = "NO ACTION"
+
+
+class Column(BaseModel):
+    model_config = _STRICT
+    name: str
+    type: str
+    nullable: bool = True
+    pk: bool = False
+    unique: bool = False
+    default: str | None = None
+    check: Check | None = None
+    references: Reference | None = None
+    comment: str | None = None
+
+
+class MultiReference(BaseModel):
+    model_config = _STRICT
+    table: str
+    columns: list[str]
+    on_delete: OnDelete = "NO ACTION"
+
+
+class CreateTable(BaseModel):
+    model_config = _STRICT
+    name: str
+    columns: list[Column] = Field(min_length=1)
+    comment: str | None = None
+
+
+class AddColumn(BaseModel):
+    model_config = _STRICT
+    table: str
+    column: Column
+    up: str = ""
+
+
+class DropColumn(BaseModel):
+    model_config = _STRICT
+    table: str
+    column: str
+    down: str = ""
+
+
+class RenameColumn(BaseModel):
+    model_config = _STRICT
+    table: str
+    from_: str = Field(alias="from")
+    to: str
+
+
+class AlterColumn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, arbitrary_types_allowed=True)
+    table: str
+    column: str
+    name: str | None = None
+    type: str | None = None
+    nullable: bool | None = None
+    default: str | None = None
+    comment: str | None = None
+    check: Check | None = None
+    unique: Unique | None = None
+    references: Reference | None = None
+    up: str = ""
+    down: str = ""
+
+    @property
+    def changes(self) -> set[str]:
+        """The properties this operation changes (beyond a rename)."""
+        keys = {"type", "nullable", "default", "comment", "check", "unique", "references"}
+        return keys & self.model_fields_set
+
+    @model_validator(mode="after")
+    def _something(self) -> AlterColumn:
+        if not self.changes and self.name is None:
+            raise ValueError("alter_column must change something: name, type, nullable, default, comment, check, "
+                             "unique or references")
+        if self.name is not None and self.changes:
+            raise ValueError("a rename (name) cannot be combined with other changes in one alter_column; "
+                             "use two operations")
+        return self
+
+
+class CreateIndex(BaseModel):
+    model_config = _STRICT
+    name: str
+    table: str
+    columns: list[str] = Field(min_length=1)
+    unique: bool = False
+    method: Literal["btree", "hash", "gist", "spgist", "gin", "brin"] | None = None
+    predicate: str | None = None
+    storage_parameters: str | None = None
+
+
+class DropIndex(BaseModel):
+    model_config = _STRICT
+    name: str
+
+
+class CreateConstraint(BaseModel):
+    model_config = _STRICT
+    name: str
+    table: str
+    type: Literal["unique", "check", "foreign_key"]
+    columns: list[str] = Field(min_length=1)
+    check: str | None = None
+    references: MultiReference | None = None
+    up: dict[str, str] = Field(default_factory=dict)
+    down: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _kind(self) -> CreateConstraint:
+        if self.type == "check" and not self.check:
+            raise ValueError("a check constraint needs 'check' (its expression)")
+        if self.type == "foreign_key" and self.references is None:
+            raise ValueError("a foreign_key constraint needs 'references'")
+        return self
+
+
+class DropConstraint(BaseModel):
+    model_config = _STRICT
+    table: str
+    name: str
+    up: str = ""
+    down: str = ""
+
+
+class DropMultiColumnConstraint(BaseModel):
+    model_config = _STRICT
+    table: str
+    name: str
+    up: dict[str, str] = Field(default_factory=dict)
+    down: dict[str, str] = Field(default_factory=dict)
+
+
+class RenameConstraint(BaseModel):
+    model_config = _STRICT
+    table: str
+    from_: str = Field(alias="from")
+    to: str
+
+
+class RenameTable(BaseModel):
+    model_config = _STRICT
+    from_: str = Field(alias="from")
+    to: str
+
+
+class DropTable(BaseModel):
+    model_config = _STRICT
+    name: str
+
+
+class ReplicaIdentity(BaseModel):
+    model_config = _STRICT
+    type: str
+    index: str = ""
+
+
+class SetReplicaIdentity(BaseModel):
+    model_config = _STRICT
+    table: str
+    identity: ReplicaIdentity
+
+
+class RawSQL(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    up: str
+    down: str = ""
+    on_complete: bool = Field(False, alias="onComplete")
+
+    @model_validator(mode="after")
+    def _not_both(self) -> RawSQL:
+        if self.on_complete and self.down:
+            raise ValueError("'down' cannot be used with 'onComplete'")
+        return self
+
+
+OPERATIONS: dict[str, type[BaseModel]] = {
+    "create_table": CreateTable,
+    "add_column": AddColumn,
+    "drop_column": DropColumn,
+    "rename_column": RenameColumn,
+    "alter_column": AlterColumn,
+    "create_index": CreateIndex,
+    "drop_index": DropIndex,
+    "create_constraint": CreateConstraint,
+    "drop_constraint": DropConstraint,
+    "drop_multicolumn_constraint": DropMultiColumnConstraint,
+    "rename_constraint": RenameConstraint,
+    "rename_table": RenameTable,
+    "drop_table": DropTable,
+    "set_replica_identity": SetReplicaIdentity,
+    "sql": RawSQL,
+}
+
+
+class Operation(BaseModel):
+    """One entry of `operations`: exactly one key, the operation's kind."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: str
+    spec: Annotated[Any, Field(repr=False)]
+
+
+class Migration(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    name: str
+    file: Path | None = None
+    operations: list[Operation]
+    version_schema: str | None = None
+
+    @property
+    def is_raw_sql_only(self) -> bool:
+        return all(op.kind == "sql" for op in self.operations)
+
+    def to_data(self) -> dict[str, Any]:
+        """The migration as its file would hold it (what parse_migration reads back)."""
+        ops = [{op.kind: op.spec.model_dump(mode="json", by_alias=True, exclude_unset=True)} for op in self.operations]
+        data: dict[str, Any] = {"name": self.name, "operations": ops}
+        if self.version_schema:
+            data["version_schema"] = self.version_schema
+        return data
+
+
+_EXTENSIONS = (".yaml", ".yml", ".json")
+
+
+def migration_files(folder: Path) -> list[Path]:
+    """The migration files of a folder, in file-name order."""
+    if not folder.is_dir():
+        raise SpecError(f"migrations folder {folder} does not exist", fix="create it, or fix postgres.migrations")
+    return sorted(p for p in folder.iterdir() if p.suffix in _EXTENSIONS and p.is_file())
+
+
+def load_migrations(folder: Path) -> list[Migration]:
+    migrations = [load_migration(p) for p in migration_files(folder)]
+    seen: dict[str, Path] = {}
+    for m in migrations:
+        if m.name in seen:
+            raise SpecError(f"migration name '{m.name}' is used by {seen[m.name].name} too", file=m.file,
+                            fix="give each migration its own file name")
+        seen[m.name] = m.file  # type: ignore[assignment]
+    return migrations
+
+
+def load_migration(path: Path) -> Migration:
+    """Read and check one migration file. Raises SpecError naming the file and field."""
+    try:
+        text = path.read_text()
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise SpecError(f"cannot read the migration: {str(exc).splitlines()[0]}", file=path,
+                        fix="it must be YAML or JSON with an operations list") from None
+    return parse_migration(data, path)
+
+
+def parse_migration(data: Any, path: Path) -> Migration:
+    name = path.stem
+    if not isinstance(data, dict):
+        raise SpecError("expected a mapping with 'operations'", file=path, fix="operations: [ ... ]")
+    unknown = set(data) - {"name", "operations", "version_schema"}
+    if unknown:
+        raise SpecError(f"unknown key '{sorted(unknown)[0]}'", file=path, key=sorted(unknown)[0],
+                        fix="valid keys: operations, version_schema, name")
+    ops = data.get("operations")
+    if not isinstance(ops, list) or not ops:
+        raise SpecError("'operations' must be a non-empty list", file=path, key="operations")
+    parsed: list[Operation] = []
+    for i, entry in enumerate(ops):
+        where = f"operations.{i}"
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise SpecError("each operation is a mapping with exactly one key, its kind", file=path, key=where,
+                            fix=f"one of: {', '.join(OPERATIONS)}")
+        (kind, body), = entry.items()
+        model = OPERATIONS.get(kind)
+        if model is None:
+            import difflib
+
+            close = difflib.get_close_matches(str(kind), OPERATIONS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"one of: {', '.join(OPERATIONS)}"
+            raise SpecError(f"unknown operation '{kind}'", file=path, key=where, fix=hint)
+        try:
+            spec = model.model_validate(body if body is not None else {})
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+            key = f"{where}.{kind}" + (f".{loc}" if loc else "")
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "missing":
+                message = "required field missing"
+            elif err["type"] == "extra_forbidden":
+                message = "unknown field"
+            raise SpecError(message, file=path, key=key) from None
+        parsed.append(Operation(kind=kind, spec=spec))
+    version_schema = data.get("version_schema")
+    if version_schema is not None and not isinstance(version_schema, str):
+        raise SpecError("version_schema must be a string", file=path, key="version_schema")
+    return Migration(name=str(data.get("name") or name), file=path, operations=parsed,
+                     version_schema=version_schema)

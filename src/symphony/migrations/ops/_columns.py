@@ -1,0 +1,102 @@
+"""Shared pieces of the operations that add or duplicate columns."""
+
+from __future__ import annotations
+
+from symphony.migrations.catalog import ColumnInfo, Table
+from symphony.migrations.context import Context, ident, quote_literal
+from symphony.migrations.model import Column
+
+
+def column_sql(col: Column, physical: str, *, in_create_table: bool) -> str:
+    """A column definition. Outside CREATE TABLE, NOT NULL and constraints are added later, safely."""
+    parts = [ident(physical), col.type]
+    if col.default is not None:
+        parts.append(f"DEFAULT {col.default}")
+    if in_create_table:
+        if not col.nullable and not col.pk:
+            parts.append("NOT NULL")
+        if col.unique:
+            parts.append("UNIQUE")
+        if col.check is not None:
+            parts.append(f"CONSTRAINT {ident(col.check.name)} CHECK ({col.check.constraint})")
+        if col.references is not None:
+            ref = col.references
+            parts.append(f"CONSTRAINT {ident(ref.name)} REFERENCES {ident(ref.table)} ({ident(ref.column)}) "
+                         f"ON DELETE {ref.on_delete}")
+    return " ".join(parts)
+
+
+def rebuild(table: Table, mapping: dict[str, tuple[str, ColumnInfo]]) -> None:
+    """Replace columns in place (keeping their order): old logical name -> (new logical name, info)."""
+    table.columns = {
+        (mapping[name][0] if name in mapping else name): (mapping[name][1] if name in mapping else info)
+        for name, info in table.columns.items()
+    }
+
+
+def not_null_check(table: str, column: str) -> str:
+    return f"_symphony_nn_{table}_{column}"[:63]
+
+
+def add_not_null_check(ctx: Context, table: str, physical: str, logical: str) -> None:
+    """NOT NULL, the zero-downtime way, part 1: a CHECK ... NOT VALID (no scan, a brief lock)."""
+    name = not_null_check(table, logical)
+    if not ctx.exists("SELECT 1 FROM pg_constraint WHERE conname=%s", (name,)):
+        ctx.ddl(f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(name)} CHECK ({ident(physical)} IS NOT NULL) NOT VALID")
+
+
+def finish_not_null(ctx: Context, table: str, column: str, logical: str) -> None:
+    """Part 2: validate the check (no write lock), SET NOT NULL (uses the check: no scan), drop the check."""
+    name = not_null_check(table, logical)
+    if ctx.exists("SELECT 1 FROM pg_constraint WHERE conname=%s", (name,)):
+        ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(name)}")
+        ctx.ddl(f"ALTER TABLE {ctx.q(table)} ALTER COLUMN {ident(column)} SET NOT NULL")
+        ctx.ddl(f"ALTER TABLE {ctx.q(table)} DROP CONSTRAINT IF EXISTS {ident(name)}")
+
+
+def add_check(ctx: Context, table: str, name: str, expression: str) -> None:
+    if not ctx.exists("SELECT 1 FROM pg_constraint WHERE conname=%s", (name,)):
+        ctx.ddl(f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(name)} CHECK ({expression}) NOT VALID")
+    ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(name)}")
+
+
+def add_foreign_key(ctx: Context, table: str, name: str, columns: list[str], ref_table: str,
+                    ref_columns: list[str], on_delete: str, validate: bool = True) -> None:
+    if not ctx.exists("SELECT 1 FROM pg_constraint WHERE conname=%s", (name,)):
+        ctx.ddl(
+            f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(name)} FOREIGN KEY "
+            f"({', '.join(ident(c) for c in columns)}) REFERENCES {ctx.q(ref_table)} "
+            f"({', '.join(ident(c) for c in ref_columns)}) ON DELETE {on_delete} NOT VALID"
+        )
+    if validate:
+        ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(name)}")
+
+
+def unique_index_name(name: str) -> str:
+    return f"_symphony_uq_{name}"[:63]
+
+
+def build_unique_index(ctx: Context, table: str, name: str, columns: list[str]) -> None:
+    """A unique index, built CONCURRENTLY (no write lock), to become a constraint at complete."""
+    index = unique_index_name(name)
+    invalid = ctx.exists(
+        "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid=i.indexrelid WHERE c.relname=%s AND NOT i.indisvalid",
+        (index,),
+    )
+    if invalid:  # left by a crash half-way: build it again
+        ctx.concurrently(f"DROP INDEX CONCURRENTLY IF EXISTS {ident(ctx.schema)}.{ident(index)}")
+    ctx.concurrently(
+        f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {ident(index)} ON {ctx.q(table)} "
+        f"({', '.join(ident(c) for c in columns)})"
+    )
+
+
+def finish_unique(ctx: Context, table: str, name: str) -> None:
+    index = unique_index_name(name)
+    if ctx.exists("SELECT 1 FROM pg_class WHERE relname=%s", (index,)):
+        ctx.ddl(f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(name)} UNIQUE USING INDEX {ident(index)}")
+
+
+def comment(ctx: Context, table: str, column: str, text: str | None) -> None:
+    value = "NULL" if text is None else quote_literal(text)
+    ctx.ddl(f"COMMENT ON COLUMN {ctx.q(table)}.{ident(column)} IS {value}")

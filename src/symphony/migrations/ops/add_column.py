@@ -1,0 +1,81 @@
+"""add_column: a shadow column at start (filled by `up` for rows the old version writes, and by a
+backfill for existing rows); renamed to its real name, with NOT NULL and constraints, at complete."""
+
+from __future__ import annotations
+
+from symphony.migrations.catalog import ColumnInfo, Schema
+from symphony.migrations.context import Context, ident, shadow
+from symphony.migrations.model import AddColumn
+from symphony.migrations.ops import _columns as cols
+from symphony.migrations.ops.base import Impact, Op
+
+
+class AddColumnOp(Op):
+    kind = "add_column"
+    spec: AddColumn
+
+    def impact(self) -> Impact:
+        c = self.spec.column
+        what = f"add column {self.spec.table}.{c.name} {c.type}"
+        risk = None
+        if self.spec.up:
+            what += " (backfilled by up)"
+        if not c.nullable and c.default is None and not self.spec.up:
+            risk = "NOT NULL without default or up: fails if the table has rows"
+        return Impact(what, [self.spec.table], risk)
+
+    def apply(self, schema: Schema) -> None:
+        table = schema.table(self.spec.table)
+        c = self.spec.column
+        if c.name in table.columns:
+            raise ValueError(f"column '{c.name}' already exists in table '{self.spec.table}'")
+        table.columns[c.name] = ColumnInfo(shadow(c.name), c.type, c.nullable, c.default)
+
+    def start(self, ctx: Context, schema: Schema) -> None:
+        table = schema.table(self.spec.table)
+        c = self.spec.column
+        memo = self.memo(ctx)
+        memo.update(table=table.physical, column=shadow(c.name), name=c.name)
+        ctx.save()
+        if not ctx.column_exists(table.physical, shadow(c.name)):
+            ctx.ddl(f"ALTER TABLE {ctx.q(table.physical)} ADD COLUMN {cols.column_sql(c, shadow(c.name), in_create_table=False)}")
+        if c.comment is not None:
+            cols.comment(ctx, table.physical, shadow(c.name), c.comment)
+        if self.spec.up:
+            ctx.create_trigger(table, c.name, up=(shadow(c.name), self.spec.up))
+            memo["trigger"] = True
+            ctx.save()
+            if not memo.get("backfill:done"):
+                ctx.backfill(table, f"{self.memo_key}:backfill")
+        if not c.nullable:
+            cols.add_not_null_check(ctx, table.physical, shadow(c.name), c.name)
+        if c.unique:
+            cols.build_unique_index(ctx, table.physical, f"{table.physical}_{c.name}_key", [shadow(c.name)])
+        if c.references is not None:
+            ref = c.references
+            cols.add_foreign_key(ctx, table.physical, ref.name, [shadow(c.name)], ref.table, [ref.column],
+                                 ref.on_delete, validate=False)
+
+    def complete(self, ctx: Context) -> None:
+        memo = self.memo(ctx)
+        table, name = memo["table"], memo["name"]
+        c = self.spec.column
+        ctx.drop_trigger(table, name)
+        if ctx.column_exists(table, memo["column"]):
+            ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME COLUMN {ident(memo['column'])} TO {ident(name)}")
+        if not c.nullable:
+            cols.finish_not_null(ctx, table, name, name)
+        if c.unique:
+            cols.finish_unique(ctx, table, f"{table}_{name}_key")
+        if c.references is not None:
+            ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(c.references.name)}")
+        if c.check is not None:
+            cols.add_check(ctx, table, c.check.name, c.check.constraint)
+
+    def rollback(self, ctx: Context) -> None:
+        memo = self.memo(ctx)
+        if "table" not in memo:
+            return
+        ctx.drop_trigger(memo["table"], memo["name"])
+        if ctx.column_exists(memo["table"], memo["column"]):
+            ctx.ddl(f"ALTER TABLE {ctx.q(memo['table'])} DROP COLUMN IF EXISTS {ident(memo['column'])}")

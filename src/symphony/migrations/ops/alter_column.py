@@ -1,0 +1,143 @@
+"""alter_column: change a column's type, nullability, default, comment, check, unique or reference,
+or rename it, without breaking the old version.
+
+- A rename alone is a rename_column.
+- A default or comment alone changes in place (the new version's view gets the new default at once).
+- Anything else duplicates the column: a shadow column with the new definition, kept in step with
+  the old one both ways by a trigger (`up`: old -> new for rows the old version writes; `down`:
+  new -> old for rows the new version writes), backfilled in batches. At complete the old column
+  is dropped and the shadow takes its name; NOT NULL, unique, check and reference are finished
+  without long locks (NOT VALID, then VALIDATE; unique indexes built concurrently).
+"""
+
+from __future__ import annotations
+
+from symphony.migrations.catalog import ColumnInfo, Schema
+from symphony.migrations.context import Context, ident, shadow
+from symphony.migrations.model import AlterColumn
+from symphony.migrations.ops import _columns as cols
+from symphony.migrations.ops.base import Impact, Op
+from symphony.migrations.ops.rename_column import rename_in_schema
+
+IN_PLACE = {"default", "comment"}
+
+
+class AlterColumnOp(Op):
+    kind = "alter_column"
+    spec: AlterColumn
+
+    @property
+    def duplicates(self) -> bool:
+        return bool(self.spec.changes - IN_PLACE)
+
+    def impact(self) -> Impact:
+        s = self.spec
+        if s.name is not None:
+            return Impact(f"rename column {s.table}.{s.column} to {s.name}", [s.table])
+        what = ", ".join(sorted(s.changes))
+        how = "duplicated column kept in step by triggers, backfilled" if self.duplicates else "in place"
+        risk = None
+        if s.type is not None and not s.up:
+            risk = "type change without up: the old values are cast as they are"
+        return Impact(f"alter column {s.table}.{s.column}: {what} ({how})", [s.table], risk)
+
+    def apply(self, schema: Schema) -> None:
+        s = self.spec
+        if s.name is not None:
+            rename_in_schema(schema, s.table, s.column, s.name)
+            return
+        table = schema.table(s.table)
+        info = table.column(s.column)
+        if not self.duplicates:
+            if "default" in s.changes:
+                info.default = s.default
+            return
+        table.columns[s.column] = ColumnInfo(
+            shadow(s.column),
+            s.type or info.type,
+            s.nullable if s.nullable is not None else info.nullable,
+            s.default if "default" in s.changes else info.default,
+        )
+
+    # ------------------------------------------------------------------ start
+    def start(self, ctx: Context, schema: Schema) -> None:
+        s = self.spec
+        table = schema.table(s.table)
+        info = table.column(s.column)
+        memo = self.memo(ctx)
+        if s.name is not None:
+            memo.update(rename=True, table=table.physical, column=info.physical, to=s.name)
+            ctx.save()
+            return
+        if not self.duplicates:
+            memo.update(table=table.physical, column=info.physical)
+            ctx.save()
+            if "comment" in s.changes:
+                cols.comment(ctx, table.physical, info.physical, s.comment)
+            return
+        new = shadow(s.column)
+        memo.update(table=table.physical, column=info.physical, shadow=new, name=s.column)
+        ctx.save()
+        new_type = s.type or info.type
+        default = s.default if "default" in s.changes else info.default
+        if not ctx.column_exists(table.physical, new):
+            ctx.ddl(f"ALTER TABLE {ctx.q(table.physical)} ADD COLUMN {ident(new)} {new_type}"
+                    + (f" DEFAULT {default}" if default is not None else ""))
+        up = s.up or (f"CAST({ident(s.column)} AS {new_type})" if s.type else ident(s.column))
+        down = s.down or (f"CAST({ident(s.column)} AS {info.type})" if s.type else ident(s.column))
+        # The new version's columns, as it names them (this column now read from the shadow).
+        new_columns = {n: c.physical for n, c in table.columns.items()}
+        new_columns[s.column] = new
+        ctx.create_trigger(table, s.column, up=(new, up), down=(info.physical, down), new_columns=new_columns)
+        memo["trigger"] = True
+        ctx.save()
+        if not memo.get("backfill:done"):
+            ctx.backfill(table, f"{self.memo_key}:backfill")
+        nullable = s.nullable if s.nullable is not None else info.nullable
+        if not nullable:
+            cols.add_not_null_check(ctx, table.physical, new, s.column)
+        if s.unique is not None:
+            cols.build_unique_index(ctx, table.physical, s.unique.name, [new])
+        if s.references is not None:
+            r = s.references
+            cols.add_foreign_key(ctx, table.physical, r.name, [new], r.table, [r.column], r.on_delete, validate=False)
+        if "comment" in s.changes:
+            cols.comment(ctx, table.physical, new, s.comment)
+
+    # ------------------------------------------------------------------ complete / rollback
+    def complete(self, ctx: Context) -> None:
+        s = self.spec
+        memo = self.memo(ctx)
+        table = memo["table"]
+        if memo.get("rename"):
+            if ctx.column_exists(table, memo["column"]) and memo["column"] != memo["to"]:
+                ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME COLUMN {ident(memo['column'])} TO {ident(memo['to'])}")
+            return
+        if not self.duplicates:
+            if "default" in s.changes:
+                value = "DROP DEFAULT" if s.default is None else f"SET DEFAULT {s.default}"
+                ctx.ddl(f"ALTER TABLE {ctx.q(table)} ALTER COLUMN {ident(memo['column'])} {value}")
+            return
+        name = memo["name"]
+        ctx.drop_trigger(table, name)
+        if ctx.column_exists(table, memo["shadow"]):
+            if ctx.column_exists(table, memo["column"]):
+                ctx.ddl(f"ALTER TABLE {ctx.q(table)} DROP COLUMN {ident(memo['column'])}")
+            ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME COLUMN {ident(memo['shadow'])} TO {ident(name)}")
+        if s.nullable is False or (s.nullable is None and ctx.exists(
+                "SELECT 1 FROM pg_constraint WHERE conname=%s", (cols.not_null_check(table, name),))):
+            cols.finish_not_null(ctx, table, name, name)
+        if s.unique is not None:
+            cols.finish_unique(ctx, table, s.unique.name)
+        if s.references is not None:
+            ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(s.references.name)}")
+        if s.check is not None:
+            cols.add_check(ctx, table, s.check.name, s.check.constraint)
+
+    def rollback(self, ctx: Context) -> None:
+        memo = self.memo(ctx)
+        if "shadow" not in memo:
+            return
+        ctx.drop_trigger(memo["table"], memo["name"])
+        if ctx.column_exists(memo["table"], memo["shadow"]):
+            ctx.ddl(f"ALTER TABLE {ctx.q(memo['table'])} DROP COLUMN IF EXISTS {ident(memo['shadow'])}")

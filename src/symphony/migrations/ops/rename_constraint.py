@@ -1,0 +1,31 @@
+"""rename_constraint: constraint names are not part of any view, so the rename happens at start."""
+
+from __future__ import annotations
+
+from symphony.migrations.catalog import Schema
+from symphony.migrations.context import Context, ident
+from symphony.migrations.model import RenameConstraint
+from symphony.migrations.ops.base import Impact, Op
+
+
+class RenameConstraintOp(Op):
+    kind = "rename_constraint"
+    spec: RenameConstraint
+
+    def impact(self) -> Impact:
+        return Impact(f"rename constraint {self.spec.from_} to {self.spec.to} on {self.spec.table}", [self.spec.table])
+
+    def apply(self, schema: Schema) -> None:
+        schema.table(self.spec.table)
+
+    def start(self, ctx: Context, schema: Schema) -> None:
+        table = schema.table(self.spec.table).physical
+        self.memo(ctx)["table"] = table
+        ctx.save()
+        if ctx.exists("SELECT 1 FROM pg_constraint WHERE conname=%s", (self.spec.from_,)):
+            ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME CONSTRAINT {ident(self.spec.from_)} TO {ident(self.spec.to)}")
+
+    def rollback(self, ctx: Context) -> None:
+        table = self.memo(ctx).get("table")
+        if table and ctx.exists("SELECT 1 FROM pg_constraint WHERE conname=%s", (self.spec.to,)):
+            ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME CONSTRAINT {ident(self.spec.to)} TO {ident(self.spec.from_)}")

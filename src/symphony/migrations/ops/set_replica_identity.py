@@ -1,0 +1,27 @@
+"""set_replica_identity: a catalog-only change, made at start."""
+
+from __future__ import annotations
+
+from symphony.migrations.catalog import Schema
+from symphony.migrations.context import Context, ident
+from symphony.migrations.model import SetReplicaIdentity
+from symphony.migrations.ops.base import Impact, Op
+
+
+class SetReplicaIdentityOp(Op):
+    kind = "set_replica_identity"
+    spec: SetReplicaIdentity
+
+    def impact(self) -> Impact:
+        return Impact(f"set replica identity of {self.spec.table} to {self.spec.identity.type}", [self.spec.table])
+
+    def apply(self, schema: Schema) -> None:
+        schema.table(self.spec.table)
+        if self.spec.identity.type.lower() not in ("full", "default", "nothing", "index"):
+            raise ValueError("identity.type must be full, default, nothing or index")
+
+    def start(self, ctx: Context, schema: Schema) -> None:
+        table = schema.table(self.spec.table).physical
+        kind = self.spec.identity.type.upper()
+        what = f"USING INDEX {ident(self.spec.identity.index)}" if kind == "INDEX" else kind
+        ctx.ddl(f"ALTER TABLE {ctx.q(table)} REPLICA IDENTITY {what}")

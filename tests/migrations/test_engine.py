@@ -1,0 +1,98 @@
+"""The engine end to end on a real PostgreSQL: versioned schemas, old and new side by side, complete
+and rollback, state in the database."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import migration
+
+from symphony.errors import SpecError
+
+READINGS = """
+operations:
+  - create_table:
+      name: readings
+      columns:
+        - {name: id, type: serial, pk: true}
+        - {name: station, type: text, nullable: false}
+        - {name: temp, type: real}
+"""
+
+V2 = """
+operations:
+  - rename_column: {table: readings, from: temp, to: temp_c}
+  - add_column:
+      table: readings
+      up: temp_c * 9 / 5 + 32  # names as the new version has them at this point (pgroll semantics)
+      column: {name: temp_f, type: real, nullable: true}
+  - create_index: {name: readings_station_idx, table: readings, columns: [station]}
+"""
+
+
+def test_old_and_new_versions_read_and_write_the_same_rows(engine, sql):
+    first = migration("01_readings", READINGS)
+    engine.start(first, 0)
+    engine.complete()
+    sql("INSERT INTO readings (station, temp) SELECT 's' || g, g FROM generate_series(1, 2500) g")
+    v2 = migration("02_temp_f", V2)
+    engine.start(v2, 1)
+    new = "public_02_temp_f"
+    # The new version sees temp_c and a backfilled temp_f; the old one (01's schema) still sees temp.
+    assert sql("SELECT temp_c, temp_f FROM readings WHERE station='s10'", schema=new) == [(10.0, 50.0)]
+    assert sql("SELECT temp FROM readings WHERE station='s10'", schema="public_01_readings") == [(10.0,)]
+    # A row the old version writes gets temp_f from `up`; a row the new version writes is seen by the old.
+    sql("INSERT INTO readings (station, temp) VALUES ('old', 20)", schema="public_01_readings")
+    assert sql("SELECT temp_c, temp_f FROM readings WHERE station='old'", schema=new) == [(20.0, 68.0)]
+    sql("INSERT INTO readings (station, temp_c, temp_f) VALUES ('new', 30, 86)", schema=new)
+    assert sql("SELECT temp FROM readings WHERE station='new'", schema="public_01_readings") == [(30.0,)]
+    assert sql("SELECT count(*) FROM pg_indexes WHERE indexname='readings_station_idx'") == [(1,)]
+    engine.complete()
+    cols = [r[0] for r in sql("SELECT column_name FROM information_schema.columns WHERE table_name='readings' "
+                              "AND table_schema='public' ORDER BY ordinal_position")]
+    assert cols == ["id", "station", "temp_c", "temp_f"]
+    assert sql("SELECT temp_c, temp_f FROM readings WHERE station='s10'", schema=new) == [(10.0, 50.0)]
+    assert sql("SELECT count(*) FROM readings", schema=new) == [(2502,)]
+    # The previous version's schema is gone after complete.
+    assert sql("SELECT count(*) FROM pg_namespace WHERE nspname='public_01_readings'") == [(0,)]
+    assert {r["name"]: r["state"] for r in engine.status([first, v2]).migrations} == {
+        "01_readings": "complete", "02_temp_f": "complete"}
+
+
+def test_rollback_drops_what_start_added_and_keeps_every_row(engine, sql):
+    engine.start(migration("01_readings", READINGS), 0)
+    engine.complete()
+    sql("INSERT INTO readings (station, temp) SELECT 's' || g, g FROM generate_series(1, 100) g")
+    engine.start(migration("02_temp_f", V2), 1)
+    sql("INSERT INTO readings (station, temp) VALUES ('during', 5)", schema="public_01_readings")
+    assert engine.rollback() == "02_temp_f"
+    cols = [r[0] for r in sql("SELECT column_name FROM information_schema.columns WHERE table_name='readings' "
+                              "AND table_schema='public' ORDER BY ordinal_position")]
+    assert cols == ["id", "station", "temp"]
+    assert sql("SELECT count(*) FROM readings") == [(101,)]
+    assert sql("SELECT count(*) FROM pg_indexes WHERE indexname='readings_station_idx'") == [(0,)]
+    assert sql("SELECT count(*) FROM pg_namespace WHERE nspname='public_02_temp_f'") == [(0,)]
+    assert sql("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '_symphony_%'") == [(0,)]
+
+
+def test_a_failing_start_rolls_itself_back(engine, sql):
+    engine.start(migration("01_readings", READINGS), 0)
+    engine.complete()
+    bad = migration("02_bad", """
+    operations:
+      - add_column: {table: readings, column: {name: x, type: int}}
+      - sql: {up: "SELECT 1/0"}
+    """)
+    with pytest.raises(Exception, match="failed to start"):
+        engine.start(bad, 1)
+    assert sql("SELECT count(*) FROM information_schema.columns WHERE table_name='readings' "
+               "AND column_name LIKE '%x'") == [(0,)]
+    assert engine.records()["02_bad"].state == "rolled_back"
+
+
+def test_an_operation_the_schema_does_not_allow_is_refused_before_anything_runs(engine, sql):
+    engine.start(migration("01_readings", READINGS), 0)
+    engine.complete()
+    with pytest.raises(SpecError, match="column 'nope' does not exist") as info:
+        engine.start(migration("02_bad", "operations:\n  - drop_column: {table: readings, column: nope}\n"), 1)
+    assert info.value.key == "operations.0.drop_column"
+    assert "02_bad" not in engine.records()
