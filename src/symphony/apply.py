@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from symphony.desired import deployment, known_outputs
 from symphony.errors import ApplyError, PlanError, SymphonyError
 from symphony.graph import Graph
+from symphony.migrations.versions import service_schemas
 from symphony.plan import Change, Plan
 from symphony.runtimes.base import SECRET_OUTPUTS, Events, Runtime
 from symphony.spec import Stack
@@ -54,6 +55,7 @@ def apply_plan(
     deletes = [c for c in plan.changes if c.action == "delete"]
     running: dict[Future[tuple[dict[str, str] | None, str | None]], Change] = {}
     hashes: dict[str, str | None] = {}  # the resolved config hash of each step, known once it starts
+    migrated: dict[str, list[str]] = {}  # database service -> migrations started by this apply
 
     def blocked_by(name: str) -> str | None:
         for dep in graph.dependencies(name):
@@ -81,7 +83,7 @@ def apply_plan(
                 if change.is_noop:
                     continue
                 state.journal(revision, name, change.action, "started")
-                running[pool.submit(_execute, stack, change, runtime, outputs, events, hashes)] = change
+                running[pool.submit(_execute, stack, change, runtime, outputs, events, hashes, migrated)] = change
             if not running:
                 continue
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -108,6 +110,7 @@ def apply_plan(
             result.done.append(change.service)
         except SymphonyError as exc:
             _record_failure(state, stack, change, revision, str(exc), result, events)
+    _finish_migrations(stack, runtime, state, outputs, migrated, result, events)
     result.seconds = time.time() - started
     status = "applied" if result.ok else "failed"
     error = "; ".join(f"{n}: {m.splitlines()[0]}" for n, m in result.failed.items()) or None
@@ -124,11 +127,12 @@ def _execute(
     outputs: dict[str, dict[str, str] | None],
     events: Events,
     hashes: dict[str, str | None],
+    migrated: dict[str, list[str]],
 ) -> tuple[dict[str, str] | None, str | None]:
     """One step, in a worker thread. Returns the service's outputs (if it has any) and the applied hash."""
     svc = stack.services[change.service]
     release = runtime.prepare_release(svc.name, svc.source, svc.build_command(), events) if svc.source else None
-    dep = deployment(svc, release, outputs)
+    dep = deployment(svc, release, outputs, service_schemas(stack, svc))
     hashes[svc.name] = dep.config_hash
     if svc.kind == "postgres":
         if any("major version" in r for r in change.reasons):
@@ -136,7 +140,14 @@ def _execute(
                 f"{svc.name}: changing postgres.version in place is not supported",
                 fix="set it back; upgrade with a backup and restore into a new service",
             )
-        return runtime.ensure_postgres(dep, events), dep.config_hash
+        db_outputs = runtime.ensure_postgres(dep, events)
+        if svc.postgres is not None and svc.postgres.migrations is not None:
+            from symphony.migrations.deploy import expand
+
+            spec = svc.postgres
+            migrated[svc.name] = expand(svc.name, spec, db_outputs["url"],
+                                        lambda: runtime.backup(svc.name, spec, db_outputs), events)
+        return db_outputs, dep.config_hash
     if svc.kind == "service":
         from symphony.rollout import Policy, roll_out
 
@@ -149,6 +160,52 @@ def _execute(
         runtime.run_job(dep, events)
         events(svc.name, "succeeded")
     return None, dep.config_hash
+
+
+def _finish_migrations(
+    stack: Stack,
+    runtime: Runtime,
+    state: StateStore,
+    outputs: dict[str, dict[str, str] | None],
+    migrated: dict[str, list[str]],
+    result: ApplyResult,
+    events: Events,
+) -> None:
+    """Contract once every service is live on the new version; undo what this apply started if not."""
+    from symphony.migrations.deploy import contract, pending, undo
+    from symphony.migrations.versions import service_schemas
+
+    for name, svc in stack.services.items():
+        spec = svc.postgres
+        url = (outputs.get(name) or {}).get("url")
+        if spec is None or spec.migrations is None or url is None:
+            continue
+        try:
+            if not result.ok:
+                if migrated.get(name):
+                    undo(name, url, events)
+                continue
+            status = pending(name, spec, url)
+            if status.active is None:
+                continue
+            latest = status.latest_version
+            resources = state.resources()
+            still_old = [
+                user for user, other in stack.services.items()
+                if service_schemas(stack, other).get(name) not in (None, latest)
+                or (other.schema_ is not None and name in stack.dependencies(user)
+                    and (resources.get(user) is None
+                         or (resources[user].config.get("schema") or {}).get(name) != latest))
+            ]
+            if still_old:
+                events(name, f"migration {status.active} stays active: {', '.join(sorted(still_old))} "
+                             "still use(s) the previous schema version")
+                continue
+            contract(name, url, events)
+        except SymphonyError as exc:
+            result.failed[name] = f"migration: {exc}"
+        except Exception as exc:  # a database error in contract/undo: report it, state shows the migration
+            result.failed[name] = f"migration: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
 def _public(outputs: dict[str, str] | None) -> dict[str, str]:

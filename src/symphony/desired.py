@@ -71,9 +71,27 @@ def _hash(config: dict[str, Any], resolved: dict[str, str]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def desired(svc: Service, release: str | None, outputs: dict[str, dict[str, str] | None]) -> Desired:
+def for_schemas(outputs: dict[str, dict[str, str] | None], schemas: dict[str, str]) -> dict[str, dict[str, str] | None]:
+    """Outputs as a service of these schema versions sees them: database URLs select its version."""
+    if not schemas:
+        return outputs
+    from symphony.migrations.versions import with_search_path
+
+    out = dict(outputs)
+    for db, schema in schemas.items():
+        values = out.get(db)
+        if values is not None and "url" in values:
+            out[db] = {**values, "url": with_search_path(values["url"], schema)}
+    return out
+
+
+def desired(svc: Service, release: str | None, outputs: dict[str, dict[str, str] | None],
+            schemas: dict[str, str] | None = None) -> Desired:
     """The desired config of `svc`, given the outputs known so far (None: not known before apply)."""
+    outputs = for_schemas(outputs, schemas or {})
     config = service_config(svc, release)
+    if schemas:
+        config["schema"] = dict(sorted(schemas.items()))
     resolved: dict[str, str] = {}
     unknown: list[str] = []
     sensitive: set[str] = set()
@@ -90,11 +108,13 @@ def desired(svc: Service, release: str | None, outputs: dict[str, dict[str, str]
     return Desired(svc.name, svc.kind, config, digest, unknown, sensitive)
 
 
-def deployment(svc: Service, release: str | None, outputs: dict[str, dict[str, str] | None]) -> Deployment:
+def deployment(svc: Service, release: str | None, outputs: dict[str, dict[str, str] | None],
+               schemas: dict[str, str] | None = None) -> Deployment:
     """Resolve `svc` for the runtime, now that its dependencies' outputs are known."""
-    want = desired(svc, release, outputs)
+    want = desired(svc, release, outputs, schemas)
     if want.unknown:
         raise RuntimeError(f"{svc.name}: outputs still unknown at apply time: {', '.join(want.unknown)}")
+    outputs = for_schemas(outputs, schemas or {})
     env = {k: resolve(v, {n: o for n, o in outputs.items() if o is not None}) for k, v in svc.env.items()}
     return Deployment(
         name=svc.name,

@@ -12,11 +12,12 @@ from typing import Any
 from symphony.desired import Desired, desired, known_outputs
 from symphony.errors import PlanError
 from symphony.graph import Graph
+from symphony.migrations.versions import service_schemas
 from symphony.runtimes.base import Observed, Runtime
 from symphony.spec import Stack
 from symphony.state import Resource
 
-ACTIONS = ("create", "replace", "update", "restart", "start", "run", "schedule", "delete", "noop")
+ACTIONS = ("create", "replace", "update", "restart", "start", "run", "schedule", "migrate", "delete", "noop")
 SYMBOLS = {
     "create": "+",
     "replace": "-/+",
@@ -25,6 +26,7 @@ SYMBOLS = {
     "start": ">",
     "run": ">",
     "schedule": "~",
+    "migrate": "~",
     "delete": "-",
     "noop": " ",
 }
@@ -67,6 +69,7 @@ class Plan:
     stack: str
     changes: list[Change]
     targets: list[str] = field(default_factory=list)
+    migrations: list[dict[str, Any]] = field(default_factory=list)  # schema changes, per database service
 
     @property
     def actionable(self) -> list[Change]:
@@ -92,6 +95,7 @@ class Plan:
             "has_changes": self.has_changes,
             "summary": self.summary(),
             "changes": [c.to_json() for c in self.changes],
+            "migrations": self.migrations,
         }
 
 
@@ -108,19 +112,23 @@ def make_plan(
     remembered = {n: r.outputs for n, r in resources.items()}
     outputs = known_outputs(stack, runtime, remembered)
     changes: dict[str, Change] = {}
+    schema_changes: list[dict[str, Any]] = []
     for name in graph.order():
         if name not in scope:
             continue
         svc = stack.services[name]
         release = runtime.release_id(svc.source, svc.build_command()) if svc.source else None
         # A database that is (re)created gets outputs known only after apply.
-        want = desired(svc, release, outputs)
+        want = desired(svc, release, outputs, service_schemas(stack, svc))
         res = resources.get(name)
         obs = observed.get(name)
         if svc.kind == "postgres":
             change = _plan_postgres(want, res, obs)
             if change.action in ("create", "replace") and not (res and obs and obs.volume_exists):
                 outputs[name] = outputs.get(name) if change.action != "replace" else None
+            if svc.postgres is not None and svc.postgres.migrations is not None:
+                url = (outputs.get(name) or {}).get("url") if obs is not None and obs.is_up else None
+                _plan_migrations(name, svc.postgres, url, change, schema_changes)
         elif svc.kind == "service":
             change = _plan_service(want, res, obs, changes, graph)
         else:
@@ -136,7 +144,7 @@ def make_plan(
                 if res.kind == "postgres":
                     reason += "; its volume is kept (symphony destroy deletes it)"
                 changes[name] = Change(name, res.kind, "delete", [reason])
-    plan = Plan(stack.name, list(changes.values()), sorted(targets or []))
+    plan = Plan(stack.name, list(changes.values()), sorted(targets or []), schema_changes)
     if preflight:
         _preflight(stack, plan, runtime)
     return plan
@@ -218,6 +226,35 @@ def _plan_postgres(want: Desired, res: Resource | None, obs: Observed | None) ->
             ch.action = "start"
         ch.reasons.append(why)
     return ch
+
+
+def _plan_migrations(name: str, spec: Any, url: str | None, change: Change, out: list[dict[str, Any]]) -> None:
+    """Pending migrations of a database: each operation with the tables it touches and its risk."""
+    from symphony.migrations.deploy import pending
+    from symphony.migrations.ops import operations
+
+    state = pending(name, spec, url)
+    if not state.reachable and change.action not in ("create", "replace"):
+        change.reasons.append("its migrations are checked once it runs")
+        return
+    for m in state.todo:
+        ops = []
+        for op in operations(m):
+            impact = op.impact()
+            ops.append({"kind": op.kind, "summary": impact.summary, "tables": impact.tables, "risk": impact.risk})
+        out.append({"service": name, "migration": m.name, "state": state.states.get(m.name, "pending"),
+                    "operations": ops})
+    if state.active:
+        out.append({"service": name, "migration": state.active, "state": "active", "operations": [],
+                    "note": "started earlier; completes once no release uses the previous version"})
+    if state.todo and change.action == "noop":
+        change.action = "migrate"
+    if state.todo:
+        names = ", ".join(m.name for m in state.todo)
+        change.reasons.append(f"{len(state.todo)} pending migration(s): {names} (backup first)")
+    elif state.active and change.action == "noop":
+        change.action = "migrate"
+        change.reasons.append(f"migration {state.active} is active: complete it")
 
 
 def _setting(detail: str) -> str:

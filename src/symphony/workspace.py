@@ -159,6 +159,43 @@ class Workspace:
             self.state.finish_revision(revision, "applied")
             return revision, revision_to
 
+    # ------------------------------------------------------------------ databases: migrations and backups
+    def database(self, service: str | None, need_migrations: bool = False) -> tuple[str, Any, dict[str, str]]:
+        """(name, postgres spec, outputs incl. secrets) of a running database service."""
+        dbs = [n for n, s in self.stack.services.items() if s.postgres is not None
+               and (s.postgres.migrations is not None or not need_migrations)]
+        if service is None:
+            if len(dbs) != 1:
+                what = "with migrations " if need_migrations else ""
+                raise UsageError(f"name the database service {what}(found: {', '.join(dbs) or 'none'})")
+            service = dbs[0]
+        if service not in dbs:
+            raise UsageError(f"{service!r} is not a postgres service" + (" with migrations" if need_migrations else ""),
+                             fix=f"choose one of: {', '.join(dbs) or 'none'}")
+        spec = self.stack.services[service].postgres
+        outputs = self.outputs(service)
+        if outputs is None:
+            raise UsageError(f"{service} has not been created yet", fix="run symphony up first")
+        return service, spec, outputs
+
+    def migration_engine(self, service: str | None, events: Any = None) -> tuple[Any, list[Any]]:
+        from symphony.migrations.engine import Engine
+        from symphony.migrations.model import load_migrations
+
+        name, spec, outputs = self.database(service, need_migrations=True)
+        say = (lambda m: events(name, m)) if events else (lambda m: None)
+        return Engine(outputs["url"], events=say), load_migrations(spec.migrations)
+
+    def backup(self, service: str | None) -> list[Path]:
+        name, spec, outputs = self.database(service)
+        with self.lock("backup"):
+            return self.runtime.backup(name, spec, outputs)
+
+    def restore(self, service: str | None, backup_id: str) -> list[str]:
+        name, spec, outputs = self.database(service)
+        with self.lock("restore"):
+            return self.runtime.restore(name, spec, outputs, backup_id)
+
     # ------------------------------------------------------------------ lifecycle
     def down(self, events: Events = _quiet) -> None:
         with self.lock("down"):

@@ -115,6 +115,14 @@ def _print_plan(plan: Any) -> None:
         )
         for d in c.details:
             console.print(f"        [dim]{_escape(d)}[/dim]")
+    for m in plan.migrations:
+        console.print(f"  [yellow]schema[/yellow] {m['service']}: migration {_escape(m['migration'])} ({m['state']})"
+                      + (f" [dim]{_escape(m['note'])}[/dim]" if m.get("note") else ""))
+        for op in m["operations"]:
+            tables = f" [dim]tables: {', '.join(op['tables'])}[/dim]" if op["tables"] else ""
+            console.print(f"      {_escape(op['summary'])}{tables}")
+            if op["risk"]:
+                console.print(f"        [red]risk:[/red] {_escape(op['risk'])}")
 
 
 @cli.command()
@@ -215,6 +223,85 @@ def rollback(args: tuple[str, ...], to: int | None) -> None:
         raise ApplyError(f"{service}: {exc}", {service: str(exc)}) from None
     _console().print(f"[green]Rolled back[/green] {service} to the release of revision {back_to} "
                      f"(new revision {revision}).")
+
+
+def _split_stack(args: tuple[str, ...], usage: str) -> tuple[str, tuple[str, ...]]:
+    """[STACK] ARGS...: the first argument is the stack when it is a folder or a spec file."""
+    from pathlib import Path
+
+    if args and (Path(args[0]).is_dir() or args[0].endswith((".yaml", ".yml"))):
+        return args[0], args[1:]
+    return ".", args
+
+
+@cli.command()
+@click.argument("args", nargs=-1, metavar="[STACK] status|start|complete|rollback")
+@click.option("--service", default=None, help="The database service (when the stack has several).")
+@JSON
+@handle_errors
+def migrate(args: tuple[str, ...], service: str | None, as_json: bool) -> None:
+    """Schema migrations by hand: status, start (expand), complete (contract), rollback."""
+    from symphony.errors import UsageError
+
+    stack, rest = _split_stack(args, "migrate")
+    if len(rest) != 1 or rest[0] not in ("status", "start", "complete", "rollback"):
+        raise UsageError("say what to do", fix="symphony migrate [STACK] status|start|complete|rollback")
+    ws = _workspace(stack)
+    engine, migrations = ws.migration_engine(service, _events())
+    action = rest[0]
+    if action == "status":
+        status = engine.status(migrations)
+        if as_json:
+            click.echo(json.dumps({"migrations": status.migrations}, indent=2))
+            return
+        for m in status.migrations:
+            color = {"complete": "green", "active": "yellow", "failed": "red", "rolled_back": "red"}.get(m["state"], "")
+            state = f"[{color}]{m['state']}[/{color}]" if color else m["state"]
+            _console().print(f"  {_escape(m['name'])}  {state}  [dim]{m['version_schema']}[/dim]")
+        return
+    with ws.lock(f"migrate {action}"):
+        if action == "start":
+            from symphony.migrations.deploy import expand
+
+            db, spec, outputs = ws.database(service, need_migrations=True)
+            started = expand(db, spec, outputs["url"], lambda: ws.runtime.backup(db, spec, outputs), _events())
+            _console().print(f"Started: {', '.join(started) or 'nothing pending'}.")
+        elif action == "complete":
+            done = engine.complete()
+            _console().print(f"Completed: {done or 'no active migration'}.")
+        else:
+            undone = engine.rollback()
+            _console().print(f"Rolled back: {undone or 'no active migration'}.")
+
+
+@cli.command()
+@click.argument("args", nargs=-1, metavar="[STACK] SERVICE")
+@handle_errors
+def backup(args: tuple[str, ...]) -> None:
+    """Back up a database service now (pg_dump -Fc into .symphony/backups/)."""
+    stack, rest = _split_stack(args, "backup")
+    ws = _workspace(stack)
+    files = ws.backup(rest[0] if rest else None)
+    for path in files:
+        _console().print(f"  {path}")
+    _console().print(f"Backup {files[0].name.split('-')[1] if files else ''} written.")
+
+
+@cli.command()
+@click.argument("args", nargs=-1, required=True, metavar="[STACK] SERVICE BACKUP")
+@click.option("--yes", "-y", is_flag=True, help="Restore without asking.")
+@handle_errors
+def restore(args: tuple[str, ...], yes: bool) -> None:
+    """Restore a database service from a backup (its current data is replaced)."""
+    from symphony.errors import UsageError
+
+    stack, rest = _split_stack(args, "restore")
+    if len(rest) != 2:
+        raise UsageError("give the service and the backup", fix="symphony restore [STACK] SERVICE BACKUP")
+    ws = _workspace(stack)
+    _confirm(f"Replace the data of {rest[0]} with backup {rest[1]}?", yes, "restore")
+    done = ws.restore(rest[0], rest[1])
+    _console().print(f"Restored {', '.join(done)} from backup {rest[1]}.")
 
 
 @cli.command()

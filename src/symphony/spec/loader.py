@@ -101,12 +101,42 @@ def _check_nodes(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: Pa
 
 def _check_sources(stack: Stack, lines: dict[Path_, int]) -> None:
     for name, svc in stack.services.items():
+        folder = svc.postgres.migrations if svc.postgres is not None else None
+        if folder is not None and not folder.is_dir():
+            path = ("services", name, "postgres", "migrations")
+            raise SpecError(
+                f"migrations folder {folder} does not exist", file=stack.file, key=_dotted(path),
+                line=_line(lines, path), fix="give the folder of the migration files, relative to the spec's folder",
+            )
+        if svc.schema_ is not None:
+            _check_schema(stack, name, svc.schema_, lines)
         if svc.source is not None and not svc.source.is_dir():
             path = ("services", name, "source")
             raise SpecError(
                 f"source folder {svc.source} does not exist", file=stack.file, key=_dotted(path),
                 line=_line(lines, path), fix="give the folder of the code, relative to the spec's folder",
             )
+
+
+def _check_schema(stack: Stack, name: str, schema: str, lines: dict[Path_, int]) -> None:
+    """`schema: latest` or a migration name of the database the service uses."""
+    path = ("services", name, "schema")
+    dbs = [n for n in stack.dependencies(name) if (s := stack.services[n]).postgres is not None and s.postgres.migrations]
+    if not dbs:
+        raise SpecError(
+            "schema needs a postgres service with migrations that this service uses", file=stack.file,
+            key=_dotted(path), line=_line(lines, path), fix="reference it in env (${db.url}) and set postgres.migrations",
+        )
+    if schema == "latest":
+        return
+    from symphony.migrations.model import migration_files
+
+    names = {p.stem for db in dbs for p in migration_files(stack.services[db].postgres.migrations)}  # type: ignore[union-attr, arg-type]
+    if schema not in names:
+        raise SpecError(
+            f"no migration named '{schema}'", file=stack.file, key=_dotted(path), line=_line(lines, path),
+            fix=did_you_mean(schema, sorted(names), "migrations") + " (or latest)",
+        )
 
 
 # ------------------------------------------------------------------------------------------- errors
@@ -150,7 +180,7 @@ def _model_at(path: Path_) -> type[BaseModel] | None:
 
 
 def _keys(model: type[BaseModel]) -> list[str]:
-    return [name for name, field in model.model_fields.items() if name not in ("file", "root")]
+    return [field.alias or name for name, field in model.model_fields.items() if name not in ("file", "root")]
 
 
 def _value_at(data: Any, path: Path_) -> Any:

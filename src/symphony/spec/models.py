@@ -297,6 +297,10 @@ class PostgresSpec(BaseModel):
         description="postgresql.conf settings, e.g. {shared_buffers: 256MB}; true/false become on/off.",
     )
     bind: Bind = Field("127.0.0.1", description="The address PostgreSQL listens on.")
+    migrations: Source | None = Field(
+        None, description="A folder of migration files (pgroll format), applied in file-name order."
+    )
+    backups: Integer = Field(5, ge=1, le=1000, description="How many backups (pg_dump) to keep per database.")
 
 
 class RolloutSpec(BaseModel):
@@ -319,6 +323,7 @@ class Service(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
+        populate_by_name=True,
         json_schema_extra={"oneOf": [{"required": [key]} for key in _COMMAND_KEYS]},
     )
 
@@ -348,6 +353,11 @@ class Service(BaseModel):
         10.0, description="How long a graceful stop may take before SIGKILL: 10s, 500ms, 2m or seconds."
     )
     replicas: Integer = Field(1, ge=1, le=16, description="Instances of a run service (behind the traffic switch).")
+    schema_: str | None = Field(
+        None,
+        alias="schema",
+        description="The database schema version this release reads and writes: latest, or a migration name.",
+    )
     rollout: RolloutSpec = Field(
         default_factory=RolloutSpec, description="How changes to a run service are rolled out (zero downtime)."
     )
@@ -424,8 +434,10 @@ class Service(BaseModel):
         found: list[Problem] = []
         kind = self.kind
         if kind == "postgres":
-            for key in ("source", "build", "port", "bind", "health", "env", "schedule", "replicas", "rollout"):
-                if key in written:
+            for field_name in ("source", "build", "port", "bind", "health", "env", "schedule", "replicas", "rollout",
+                               "schema_"):
+                key = field_name.rstrip("_")
+                if field_name in written:
                     fix = f"use postgres.{key}" if key in ("port", "bind") else "remove it"
                     found.append(((key,), f"{key} is not for a postgres service", fix))
         elif kind == "job":
@@ -596,5 +608,9 @@ class Stack(BaseModel):
 def _absolute_source(svc: Any, root: Path) -> Any:
     if isinstance(svc, dict) and isinstance(svc.get("source"), str | Path) and str(svc["source"]).strip():
         source = Path(svc["source"]).expanduser()
-        return {**svc, "source": Path(os.path.abspath(root / source))}
+        svc = {**svc, "source": Path(os.path.abspath(root / source))}
+    pg = svc.get("postgres") if isinstance(svc, dict) else None
+    if isinstance(pg, dict) and isinstance(pg.get("migrations"), str | Path) and str(pg["migrations"]).strip():
+        folder = Path(pg["migrations"]).expanduser()
+        svc = {**svc, "postgres": {**pg, "migrations": Path(os.path.abspath(root / folder))}}
     return svc

@@ -122,6 +122,23 @@ class LocalRuntime:
     def preflight_postgres(self, spec: Any) -> None:
         pg.find_bindir(spec.version)
 
+    def backup(self, name: str, spec: Any, outputs: dict[str, str]) -> list[Path]:
+        """pg_dump every database of a postgres service into .symphony/backups/ (kept: spec.backups)."""
+        from symphony.runtimes.local import backups
+
+        return backups.backup(self.layout.home / "backups", name, spec.version, outputs["url"],
+                              list(spec.databases), spec.backups)
+
+    def backups(self, name: str) -> list[str]:
+        from symphony.runtimes.local import backups
+
+        return backups.backups(self.layout.home / "backups", name)
+
+    def restore(self, name: str, spec: Any, outputs: dict[str, str], backup_id: str) -> list[str]:
+        from symphony.runtimes.local import backups
+
+        return backups.restore(self.layout.home / "backups", name, spec.version, outputs["url"], backup_id)
+
     def preflight_switch(self) -> None:
         from symphony.runtimes.local.switch import find_haproxy
 

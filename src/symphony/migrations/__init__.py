@@ -1,0 +1,1 @@
+"""Zero-downtime PostgreSQL schema migrations in pgroll's file format: expand, roll out, contract."""
