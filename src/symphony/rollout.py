@@ -121,36 +121,35 @@ def roll_out(fleet: Fleet, dep: Deployment, replicas: int, policy: Policy, event
         # Nothing serves that a bad release could hurt (first start, or everything down): being
         # healthy once is enough; min_healthy guards only the replacement of serving instances.
         policy = Policy(**{**policy.__dict__, "min_healthy": 0.0})
-    if True:
-        if policy.strategy == "blue-green" and old:
-            batch = [_start(fleet, dep, events) for _ in range(replicas - len(new))]
-            outcome.started += len(batch)
-            _admit(fleet, dep, batch, policy, events, old_specs, retired, drain=[i.id for i in old])
-            new += batch
+    if policy.strategy == "blue-green" and old:
+        batch = [_start(fleet, dep, events) for _ in range(replicas - len(new))]
+        outcome.started += len(batch)
+        _admit(fleet, dep, batch, policy, events, old_specs, retired, drain=[i.id for i in old])
+        new += batch
+        retired += old
+        fleet.stop([i.id for i in old])
+        outcome.stopped += len(old)
+        old = []
+    while len(new) < replicas or old:
+        if len(new) >= replicas:  # only old ones left: retire them
+            _retire(fleet, dep, old, policy, events)
             retired += old
-            fleet.stop([i.id for i in old])
             outcome.stopped += len(old)
             old = []
-        while len(new) < replicas or old:
-            if len(new) >= replicas:  # only old ones left: retire them
-                _retire(fleet, dep, old, policy, events)
-                retired += old
-                outcome.stopped += len(old)
-                old = []
-                break
-            room = replicas - len(new) if not old else min(policy.max_surge, replicas - len(new))
-            batch = [_start(fleet, dep, events) for _ in range(room)]
-            outcome.started += len(batch)
-            going = old[: len(batch)] if len(new) + len(batch) + len(old) > replicas else []
-            _admit(fleet, dep, batch, policy, events, old_specs, retired, drain=[i.id for i in going])
-            new += batch
-            if going:
-                fleet.stop([i.id for i in going])
-                for inst in going:
-                    events(dep.name, f"{inst.id}: drained and stopped")
-                retired += going
-                outcome.stopped += len(going)
-                old = old[len(going):]
+            break
+        room = replicas - len(new) if not old else min(policy.max_surge, replicas - len(new))
+        batch = [_start(fleet, dep, events) for _ in range(room)]
+        outcome.started += len(batch)
+        going = old[: len(batch)] if len(new) + len(batch) + len(old) > replicas else []
+        _admit(fleet, dep, batch, policy, events, old_specs, retired, drain=[i.id for i in going])
+        new += batch
+        if going:
+            fleet.stop([i.id for i in going])
+            for inst in going:
+                events(dep.name, f"{inst.id}: drained and stopped")
+            retired += going
+            outcome.stopped += len(going)
+            old = old[len(going):]
     fleet.settle(dep)
     outcome.seconds = time.time() - started_at
     return outcome
