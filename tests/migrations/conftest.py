@@ -24,6 +24,20 @@ from symphony.runtimes.local.runtime import LocalRuntime
 _counter = itertools.count()
 
 
+def _suite() -> Any:
+    """The suite's own conftest (tests/conftest.py), whose module name this file shadows."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_suite_conftest", Path(__file__).parent.parent / "conftest.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+wait_until = _suite().wait_until
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """The admin DSN (database postgres) of a throwaway PostgreSQL 15."""

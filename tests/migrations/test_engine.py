@@ -96,3 +96,57 @@ def test_an_operation_the_schema_does_not_allow_is_refused_before_anything_runs(
         engine.start(migration("02_bad", "operations:\n  - drop_column: {table: readings, column: nope}\n"), 1)
     assert info.value.key == "operations.0.drop_column"
     assert "02_bad" not in engine.records()
+
+
+def test_a_start_killed_in_the_middle_of_its_backfill_resumes_where_it_stopped(dsn, engine, sql):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    from conftest import wait_until  # the suite's polling helper (tests/conftest.py)
+
+    engine.start(migration("01_readings", READINGS), 0)
+    engine.complete()
+    sql("INSERT INTO readings (station, temp) SELECT 's' || g, g FROM generate_series(1, 60000) g")
+    script = textwrap.dedent(f"""
+        import sys, textwrap, yaml
+        from pathlib import Path
+        from symphony.migrations import context
+        from symphony.migrations.engine import Engine
+        from symphony.migrations.model import parse_migration
+        context.BACKFILL_PAUSE = 0.05  # slow enough to be caught half-way
+        m = parse_migration(yaml.safe_load({V2!r}), Path("02_temp_f.yaml"))
+        Engine({dsn!r}).start(m, 1)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        def progress() -> int:
+            rows = sql("SELECT memo FROM symphony_migrate.migrations WHERE name='02_temp_f'")
+            memo = rows[0][0] if rows else {}
+            key = next((k for k in memo if k.endswith(":backfill")), None)
+            return memo[key][0] if key else 0
+
+        wait_until(lambda: progress() >= 5000, timeout=60, interval=0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    done_before = progress()
+    assert 0 < done_before < 60000
+    assert sql("SELECT state FROM symphony_migrate.migrations WHERE name='02_temp_f'") == [("starting",)]
+    events: list[str] = []
+    from symphony.migrations.engine import Engine
+
+    assert Engine(dsn, events=events.append).repair() == "02_temp_f"
+    assert any("resuming" in e for e in events)
+    backfilled = next(e for e in events if ": backfilled " in e and " rows of " in e)
+    assert int(backfilled.split()[2]) <= 60000 - done_before + 1000  # went on from where it stopped
+    assert sql("SELECT count(*) FROM readings WHERE temp_f IS NULL", schema="public_02_temp_f") == [(0,)]
+    assert sql("SELECT temp_f FROM readings WHERE station='s10'", schema="public_02_temp_f") == [(50.0,)]
+    engine.complete()
+    assert sql("SELECT count(*) FROM readings") == [(60000,)]
+    json.dumps(events)

@@ -132,13 +132,20 @@ class Engine:
         """Expand: make the new version available beside the old one. Rolls itself back on failure."""
         with self._connect() as conn:
             active = conn.execute(
-                f"SELECT name FROM {STATE_SCHEMA}.migrations WHERE schema=%s AND state IN ('active', 'starting')",
-                (self.schema,),
+                f"SELECT name, state, memo FROM {STATE_SCHEMA}.migrations WHERE schema=%s "
+                f"AND state IN ('active', 'starting')", (self.schema,),
             ).fetchone()
-            if active:
+            resume = active is not None and active[0] == migration.name and active[1] == "starting"
+            if active and not resume:
                 raise RuntimeError_(f"migration {active[0]} is still active",
                                     fix="complete or roll it back first (symphony migrate complete|rollback)")
             version = version_schema_name(migration, self.schema)
+            if resume:
+                # Symphony died in the middle of this start: every step is idempotent and the backfill
+                # continues from the last batch recorded in the memo.
+                self.events(f"{migration.name}: resuming an interrupted start")
+                self._resume(conn, migration, version, dict(active[2] or {}))  # type: ignore[index]
+                return
             logical = read_schema(conn, self.schema)
             ops = operations(migration)
             self._check(migration, ops, logical)
@@ -149,29 +156,42 @@ class Engine:
                 f"version_schema=EXCLUDED.version_schema, migration=EXCLUDED.migration",
                 (self.schema, migration.name, position, version, json.dumps(migration.to_data())),
             )
-            ctx = self._context(conn, migration.name, version, {})
-            try:
-                for op in ops:
-                    self.events(f"{migration.name}: {op.impact().summary}")
-                    before = logical.copy()
-                    op.apply(logical)
-                    op.start(ctx, before if op.kind != "sql" else logical)
-                for statement in schema_views(ctx, logical):
-                    ctx.ddl(statement)
-                for table in logical.tables.values():  # the new version's defaults (in-place default changes)
-                    for col, info in table.columns.items():
-                        if info.default is not None:
-                            ctx.ddl(f"ALTER VIEW {ident(version)}.{ident(self._view_name(logical, table))} "
-                                    f"ALTER COLUMN {ident(col)} SET DEFAULT {info.default}")
-            except Exception as exc:
-                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                self.events(f"{migration.name}: start failed ({message}); rolling back")
-                self._undo(conn, ctx, ops, version)
-                self._set_state(conn, migration.name, "rolled_back", f"start failed: {message}")
-                raise RuntimeError_(f"migration {migration.name} failed to start: {message}",
-                                    fix="it was rolled back; fix the migration file and deploy again") from None
-            self._set_state(conn, migration.name, "active")
-            self.events(f"{migration.name}: active (version schema {version})")
+            self._run_start(conn, migration, version, logical, ops, {})
+
+    def _resume(self, conn: psycopg.Connection[Any], migration: Migration, version: str, memo: dict[str, Any]) -> None:
+        # The logical schema before the migration: the physical tables, with this migration's shadow
+        # columns hidden (read_schema skips them) and its renames not yet done.
+        logical = read_schema(conn, self.schema)
+        created = {op.spec.name for op in migration.operations if op.kind == "create_table"}
+        for name in created:  # tables this migration created already exist physically: start creates them anew
+            logical.tables.pop(name, None)
+        self._run_start(conn, migration, version, logical, operations(migration), memo)
+
+    def _run_start(self, conn: psycopg.Connection[Any], migration: Migration, version: str, logical: Schema,
+                   ops: list[Op], memo: dict[str, Any]) -> None:
+        ctx = self._context(conn, migration.name, version, memo)
+        try:
+            for op in ops:
+                self.events(f"{migration.name}: {op.impact().summary}")
+                before = logical.copy()
+                op.apply(logical)
+                op.start(ctx, before if op.kind != "sql" else logical)
+            for statement in schema_views(ctx, logical):
+                ctx.ddl(statement)
+            for table in logical.tables.values():  # the new version's defaults (in-place default changes)
+                for col, info in table.columns.items():
+                    if info.default is not None:
+                        ctx.ddl(f"ALTER VIEW {ident(version)}.{ident(self._view_name(logical, table))} "
+                                f"ALTER COLUMN {ident(col)} SET DEFAULT {info.default}")
+        except Exception as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.events(f"{migration.name}: start failed ({message}); rolling back")
+            self._undo(conn, ctx, ops, version)
+            self._set_state(conn, migration.name, "rolled_back", f"start failed: {message}")
+            raise RuntimeError_(f"migration {migration.name} failed to start: {message}",
+                                fix="it was rolled back; fix the migration file and deploy again") from None
+        self._set_state(conn, migration.name, "active")
+        self.events(f"{migration.name}: active (version schema {version})")
 
     @staticmethod
     def _view_name(schema: Schema, table: Any) -> str:
@@ -230,15 +250,16 @@ class Engine:
             return name
 
     def repair(self) -> str | None:
-        """After a crash in the middle of a start: roll the half-started migration back."""
+        """After a crash in the middle of a start: resume it (the backfill goes on where it stopped)."""
         with self._connect() as conn:
             row = conn.execute(
-                f"SELECT name FROM {STATE_SCHEMA}.migrations WHERE schema=%s AND state='starting'", (self.schema,)
+                f"SELECT name, position, migration FROM {STATE_SCHEMA}.migrations WHERE schema=%s AND state='starting'",
+                (self.schema,),
             ).fetchone()
         if row is None:
             return None
-        self.events(f"{row[0]}: was interrupted while starting; rolling it back")
-        return self.rollback()
+        self.start(parse_migration(row[2], Path(f"{row[0]}.json")), row[1])
+        return str(row[0])
 
     def _undo(self, conn: psycopg.Connection[Any], ctx: Context, ops: list[Op], version: str) -> None:
         conn.execute(f"DROP SCHEMA IF EXISTS {ident(version)} CASCADE")

@@ -22,11 +22,12 @@ class SqlOp(Op):
     def start(self, ctx: Context, schema: Schema) -> None:
         if self.spec.on_complete:
             return
-        self.memo(ctx)["ran"] = True
-        ctx.save()
-        with ctx.conn.transaction():
-            ctx.conn.execute(f"SET LOCAL search_path = {ctx.schema}")
-            ctx.conn.execute(self.spec.up)  # type: ignore[arg-type]
+        if not self.memo(ctx).get("ran"):  # a resumed start does not run it twice
+            with ctx.conn.transaction():
+                ctx.conn.execute(f"SET LOCAL search_path = {ctx.schema}")
+                ctx.conn.execute(self.spec.up)  # type: ignore[arg-type]
+                self.memo(ctx)["ran"] = True
+                ctx.save()
         # Tables and columns the SQL created are part of the new version.
         physical = read_schema(ctx.conn, ctx.schema)
         for name, table in physical.tables.items():
