@@ -182,8 +182,16 @@ def _finish_migrations(
             continue
         try:
             if not result.ok:
-                if migrated.get(name):
-                    undo(name, url, events)
+                if not migrated.get(name):
+                    continue
+                latest = pending(name, spec, url).latest_version
+                moved = [user for user, res in state.resources().items()
+                         if (res.config.get("schema") or {}).get(name) == latest]
+                if moved:  # releases already serve on the new version: undoing it would break them
+                    events(name, f"migration stays active: {', '.join(sorted(moved))} already use(s) it; "
+                                 "fix the failure and deploy again (or symphony migrate rollback after a rollback)")
+                    continue
+                undo(name, url, events)
                 continue
             status = pending(name, spec, url)
             if status.active is None:

@@ -280,7 +280,7 @@ class Engine:
 
         def save() -> None:
             conn.execute(f"UPDATE {STATE_SCHEMA}.migrations SET memo=%s WHERE schema=%s AND name=%s",
-                         (json.dumps(ctx.memo), self.schema, name))
+                         (json.dumps(ctx.memo, default=str), self.schema, name))
 
         ctx.save = save
         return ctx

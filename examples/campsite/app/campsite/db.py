@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS campgrounds (
@@ -53,8 +54,14 @@ def database_url() -> str:
 
 
 def connect(url: str | None = None) -> psycopg.Connection:
-    """A new connection to DATABASE_URL (or `url`) in UTC; the caller commits."""
-    return psycopg.connect(url or database_url(), connect_timeout=10, options="-c TimeZone=UTC")
+    """A new connection to DATABASE_URL (or `url`) in UTC; the caller commits.
+
+    The time zone is added to the URL's own `options` (which may select a schema version), not
+    passed as a separate `options`, which would replace them.
+    """
+    params = conninfo_to_dict(url or database_url())
+    params["options"] = (str(params.get("options") or "") + " -c TimeZone=UTC").strip()
+    return psycopg.connect(make_conninfo(**params), connect_timeout=10)
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:

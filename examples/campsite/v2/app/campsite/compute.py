@@ -1,0 +1,107 @@
+"""Hourly temperatures: per station (time-weighted), then per campground (inverse-distance weighted).
+
+v2: campground hours are stored in both units (temp_c, temp_f).
+
+    python -m campsite.compute
+
+Env: DATABASE_URL, IDW_POWER (2). Everything happens in SQL; re-running updates rows in place.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import psycopg
+
+from campsite import db
+
+# Each reading counts toward the hours within 60 minutes of it, weighted 1/max(|minutes away|, 1).
+# Times are handled as epoch seconds: the nominal hours a reading can count toward are the one it
+# falls in, the next one, and (for a reading exactly on the hour) the one before.
+STATION_HOURLY = """
+CREATE TEMP TABLE new_station_hourly ON COMMIT DROP AS
+SELECT station_id, to_timestamp(hour) AS hour, (sum(temp * weight) / sum(weight))::real AS temp
+FROM (
+    SELECT r.station_id, r.temp, r.floor_hour + 3600 * v.k AS hour,
+           60.0 / greatest(abs(r.at - r.floor_hour - 3600 * v.k), 60.0) AS weight
+    FROM (
+        SELECT station_id, temp, date_part('epoch', observed_at) AS at,
+               floor(date_part('epoch', observed_at) / 3600) * 3600 AS floor_hour
+        FROM readings
+    ) r
+    CROSS JOIN (VALUES (-1), (0), (1)) AS v (k)
+    WHERE abs(r.at - r.floor_hour - 3600 * v.k) <= 3600
+) weighted
+GROUP BY station_id, hour
+"""
+
+# Each campground: the stations linked to it that have a value that hour, weighted 1/distance^power.
+CAMPGROUND_HOURLY = """
+CREATE TEMP TABLE new_campground_hourly ON COMMIT DROP AS
+SELECT cs.campground_id, sh.hour, (sum(sh.temp * cs.weight) / sum(cs.weight))::real AS temp
+FROM (
+    SELECT campground_id, station_id, 1.0 / power(greatest(distance_km, 0.1), %(power)s) AS weight
+    FROM campground_stations
+) cs
+JOIN station_hourly sh ON sh.station_id = cs.station_id
+GROUP BY cs.campground_id, sh.hour
+"""
+
+# Inserting in key order keeps the primary-key index appends and lookups sequential.
+UPSERT = """
+INSERT INTO {table} ({key}, hour, temp) SELECT {key}, hour, temp FROM new_{table} ORDER BY {key}, hour
+ON CONFLICT ({key}, hour) DO UPDATE SET temp = EXCLUDED.temp
+WHERE {table}.temp IS DISTINCT FROM EXCLUDED.temp
+"""
+
+UPSERT_CAMPGROUNDS = """
+INSERT INTO campground_hourly (campground_id, hour, temp_c, temp_f)
+SELECT campground_id, hour, temp, round((temp * 9 / 5 + 32)::numeric, 2)::real
+FROM new_campground_hourly ORDER BY campground_id, hour
+ON CONFLICT (campground_id, hour) DO UPDATE SET temp_c = EXCLUDED.temp_c, temp_f = EXCLUDED.temp_f
+WHERE campground_hourly.temp_c IS DISTINCT FROM EXCLUDED.temp_c OR campground_hourly.temp_f IS NULL
+"""
+
+# Campgrounds that lost all their stations (e.g. a smaller radius) keep no stale values.
+PRUNE = """
+DELETE FROM campground_hourly ch
+WHERE NOT EXISTS (SELECT 1 FROM campground_stations cs WHERE cs.campground_id = ch.campground_id)
+"""
+
+
+def run(conn: psycopg.Connection, power: float) -> dict[str, int]:
+    """Recompute both tables in one transaction; returns how many rows each step wrote or changed."""
+    conn.execute("SET LOCAL synchronous_commit = off")
+    conn.execute("SET LOCAL work_mem = '256MB'")
+    conn.execute("SET LOCAL jit = off")  # compiling costs more than it saves at this size
+    conn.execute("ANALYZE readings, campground_stations")
+    conn.execute(STATION_HOURLY)
+    stations = conn.execute(UPSERT.format(table="station_hourly", key="station_id")).rowcount
+    conn.execute("ANALYZE station_hourly")
+    conn.execute(CAMPGROUND_HOURLY, {"power": power})
+    campgrounds = conn.execute(UPSERT_CAMPGROUNDS).rowcount
+    pruned = conn.execute(PRUNE).rowcount
+    conn.commit()
+    return {"station_hours": stations, "campground_hours": campgrounds, "pruned": pruned}
+
+
+def main() -> None:
+    started = time.monotonic()
+    power = float(os.environ.get("IDW_POWER", "2"))
+    with db.connect() as conn:
+        db.ensure_schema(conn)
+        changed = run(conn, power)
+        totals = conn.execute(
+            "SELECT (SELECT count(*) FROM station_hourly), (SELECT count(*) FROM campground_hourly)"
+        ).fetchone()
+    print(
+        f"compute: {changed['station_hours']} station-hours and {changed['campground_hours']} campground-hours "
+        f"written or changed (totals {totals[0]} and {totals[1]}), {changed['pruned']} pruned, "
+        f"IDW power {power:g}, in {time.monotonic() - started:.1f}s",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
