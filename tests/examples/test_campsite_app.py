@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "examples" / "campsite" / "app"
 sys.path.insert(0, str(APP))
 
-from campsite import geo  # noqa: E402
 from conftest import free_port, wait_until  # noqa: E402
+
+from campsite import geo  # noqa: E402
 
 INGEST_END = "2024-07-15T12:00:00Z"
 

@@ -59,9 +59,14 @@ def connect(url: str | None = None) -> psycopg.Connection:
     The time zone is added to the URL's own `options` (which may select a schema version), not
     passed as a separate `options`, which would replace them.
     """
-    params = conninfo_to_dict(url or database_url())
+    return psycopg.connect(conninfo(url or database_url()), connect_timeout=10)
+
+
+def conninfo(url: str) -> str:
+    """`url` with the session in UTC, keeping the URL's own options (they may select a schema version)."""
+    params = conninfo_to_dict(url)
     params["options"] = (str(params.get("options") or "") + " -c TimeZone=UTC").strip()
-    return psycopg.connect(make_conninfo(**params), connect_timeout=10)
+    return make_conninfo(**params)
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:

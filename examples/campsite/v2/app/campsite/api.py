@@ -46,11 +46,11 @@ class Database:
         with self.lock:
             if self.pool is None:
                 self.pool = ConnectionPool(
-                    self.url,
+                    db.conninfo(self.url),
                     min_size=1,
                     max_size=4,
                     open=False,
-                    kwargs={"options": "-c TimeZone=UTC", "connect_timeout": 5},
+                    kwargs={"connect_timeout": 5},
                 )
                 self.pool.open(wait=False)
         with self.pool.connection(timeout=timeout) as conn:
