@@ -70,7 +70,7 @@ def test_v1_to_v2_under_load_loses_no_request_and_no_row(campsite, load):
     out = sym.run("deploy", timeout=170)
     assert out.returncode == 0, out.stdout + out.stderr
     result = ld.stop()
-    assert result["failed"] == 0 and result["non_2xx"] == 0, result
+    assert result["failed"] == 0 and result["non_2xx"] == 0, (result["status_codes"], result["errors"])
     after = httpx.get(url, params={"date": before["date"]}, timeout=10).json()
     assert [h["temp_c"] for h in after["hours"]] == [h["temp_c"] for h in before["hours"]]
     assert all(h["temp_f"] is None or abs(h["temp_f"] - (h["temp_c"] * 9 / 5 + 32)) < 0.02 for h in after["hours"])

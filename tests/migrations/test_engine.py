@@ -106,7 +106,7 @@ def test_a_start_killed_in_the_middle_of_its_backfill_resumes_where_it_stopped(d
     import sys
     import textwrap
 
-    from conftest import wait_until  # the suite's polling helper (tests/conftest.py)
+    from conftest import wait_until
 
     engine.start(migration("01_readings", READINGS), 0)
     engine.complete()

@@ -217,20 +217,17 @@ class Engine:
             name, version, data, memo = row
             migration = parse_migration(data, Path(f"{name}.json"))
             ctx = self._context(conn, name, version, memo)
-            ops = operations(migration)
-            for op in reversed(ops):
-                op.complete(ctx)
             previous = conn.execute(
                 f"SELECT version_schema FROM {STATE_SCHEMA}.migrations WHERE schema=%s AND state='complete' "
                 f"ORDER BY position DESC LIMIT 1", (self.schema,)
             ).fetchone()
-            # Views of the new version now map to the renamed physical columns: rebuild them.
-            conn.execute(f"DROP SCHEMA IF EXISTS {ident(version)} CASCADE")
-            logical = read_schema(conn, self.schema)
-            for statement in schema_views(ctx, logical):
-                ctx.ddl(statement)
+            # No release uses the previous version any more: its views go first (they may reference
+            # columns the contract drops). The new version's views stay in place throughout: they
+            # refer to columns, not names, so the renames below carry them along with no gap.
             if previous and previous[0] != version:
                 conn.execute(f"DROP SCHEMA IF EXISTS {ident(previous[0])} CASCADE")
+            for op in reversed(operations(migration)):
+                op.complete(ctx)
             self._set_state(conn, name, "complete")
             self.events(f"{name}: complete")
             return name
