@@ -1,4 +1,4 @@
-"""create_index (concurrently, at start; dropped on rollback) and drop_index (at complete)."""
+"""create_index: built concurrently at start, with method, predicate, storage parameters; dropped on rollback."""
 
 from _base import items
 from conftest import migration
@@ -21,12 +21,3 @@ def test_create_index_options_and_rollback(engine, sql):
     assert "WHERE" in sql("SELECT indexdef FROM pg_indexes WHERE indexname='items_price_part'")[0][0]
     engine.rollback()
     assert not ({"items_name_idx", "items_price_part"} & _indexes(sql))
-
-
-def test_drop_index_happens_at_complete(engine, sql):
-    items(engine, sql)
-    sql("CREATE INDEX items_name_idx ON items (name)")
-    engine.start(migration("02_drop", "operations:\n  - drop_index: {name: items_name_idx}\n"), 1)
-    assert "items_name_idx" in _indexes(sql)
-    engine.complete()
-    assert "items_name_idx" not in _indexes(sql)

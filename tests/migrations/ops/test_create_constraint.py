@@ -1,5 +1,4 @@
-"""create_constraint (unique, check, foreign_key over columns), drop_constraint,
-drop_multicolumn_constraint, rename_constraint."""
+"""create_constraint: unique, check and foreign key over columns; rollback."""
 
 import pytest
 from _base import OLD, columns, items
@@ -51,26 +50,3 @@ def test_create_constraint_rollback(engine, sql):
     engine.rollback()
     assert columns(sql) == ["id", "name", "price"]
     assert sql("SELECT count(*) FROM pg_constraint WHERE conname='items_name_key'") == [(0,)]
-
-
-def test_drop_constraints_at_complete(engine, sql):
-    items(engine, sql)
-    sql("ALTER TABLE items ADD CONSTRAINT price_len CHECK (length(price) < 10)")
-    sql("ALTER TABLE items ADD CONSTRAINT name_price UNIQUE (name, price)")
-    engine.start(migration("02_drop", """
-    operations:
-      - drop_constraint: {table: items, name: price_len, up: price, down: price}
-      - drop_multicolumn_constraint: {table: items, name: name_price, up: {}, down: {name: name, price: price}}
-    """), 1)
-    assert sql("SELECT count(*) FROM pg_constraint WHERE conname IN ('price_len', 'name_price')") == [(2,)]
-    engine.complete()
-    assert sql("SELECT count(*) FROM pg_constraint WHERE conname IN ('price_len', 'name_price')") == [(0,)]
-
-
-def test_rename_constraint_and_its_rollback(engine, sql):
-    items(engine, sql)
-    sql("ALTER TABLE items ADD CONSTRAINT price_len CHECK (length(price) < 10)")
-    engine.start(migration("02_rename", "operations:\n  - rename_constraint: {table: items, from: price_len, to: price_short}\n"), 1)
-    assert sql("SELECT count(*) FROM pg_constraint WHERE conname='price_short'") == [(1,)]
-    engine.rollback()
-    assert sql("SELECT count(*) FROM pg_constraint WHERE conname='price_len'") == [(1,)]
