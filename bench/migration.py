@@ -1,22 +1,25 @@
 """A schema migration on a big table under load: Symphony's expand/contract vs naive ALTER TABLE.
 
-A real PostgreSQL (started like the local runtime does) holds readings(id, station, observed_at, temp)
-with --rows rows. A separate process runs a steady mixed load (point reads, range reads, inserts,
-updates) over --connections connections at --rate queries/s and records every query's latency
-and outcome. Then:
+A throwaway PostgreSQL (started as the local runtime does) holds readings(id, station, observed_at,
+temp) with --rows rows. A separate process runs a steady mixed load (point reads, small range
+reads, inserts, updates) over --connections autocommit connections at --rate queries/s in total and
+records every query's start time, duration and outcome. A sampler thread polls pg_locks every 10 ms
+and keeps the longest lock wait it saw (with the waiting and the blocking statement). Then:
 
   (a) symphony: the migration "02_temp_f" (rename temp -> temp_c; add temp_f = temp_c * 9/5 + 32,
       backfilled in batches and kept in step by a trigger; an index built concurrently) through
-      the engine: start while the load runs as the OLD version (search_path public, column temp),
-      then the load switches to the NEW version (search_path public_02_temp_f, column temp_c), as a
-      rollout would, and complete runs under that load.
-  (b) naive: the same table rebuilt, the same load (old names), and the plain statements: RENAME
-      COLUMN, ADD COLUMN, one UPDATE of every row, CREATE INDEX (not concurrently). Queries that
-      use the old column name after the rename fail: that is what a naive deploy does to the
-      running release.
+      the engine. start runs while the load is the OLD version (search_path public, column temp);
+      then the load switches, connection by connection, to the NEW version (SET search_path TO
+      public_02_temp_f, column temp_c), as a rollout would, and complete runs under that load (the
+      old version must not run during complete: complete renames temp).
+  (b) naive: the same table rebuilt, the same load, and the plain statements: RENAME COLUMN, ADD
+      COLUMN, one UPDATE of every row, CREATE INDEX (not concurrently). The load switches to the new
+      column name the moment the rename commits (the best a naive deploy can do), so what it
+      measures is the locking; the queries that fail are those caught in that switch.
+  (b') naive_old_release: the same as (b), but the load keeps the old column name, as the release
+      still running during a naive deploy would: every query after the rename fails.
 
-Prints one JSON object: per scenario max_query_ms, p99_query_ms, queries, failed_queries, and the
-time of each step (for (a) the backfill's rows/s).
+Prints one JSON object (progress on stderr):
 
     .venv/bin/python bench/migration.py [--rows 1000000] [--rate 200] [--connections 4] [--quick]
 """
@@ -26,18 +29,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -47,68 +54,117 @@ from symphony.migrations.model import parse_migration  # noqa: E402
 from symphony.runtimes.base import Deployment  # noqa: E402
 from symphony.runtimes.local.runtime import LocalRuntime  # noqa: E402
 
+VERSION_SCHEMA = "public_02_temp_f"
 MIGRATION = {
     "operations": [
         {"rename_column": {"table": "readings", "from": "temp", "to": "temp_c"}},
         {"add_column": {"table": "readings", "up": "temp_c * 9 / 5 + 32",
                         "column": {"name": "temp_f", "type": "real", "nullable": True}}},
-        {"create_index": {"name": "readings_station_at_idx", "table": "readings", "columns": ["station", "observed_at"]}},
+        {"create_index": {"name": "readings_station_at_idx", "table": "readings",
+                          "columns": ["station", "observed_at"]}},
     ]
 }
+NAIVE = [
+    ("rename", "ALTER TABLE readings RENAME COLUMN temp TO temp_c"),
+    ("add_column", "ALTER TABLE readings ADD COLUMN temp_f real"),
+    ("update", "UPDATE readings SET temp_f = temp_c * 9 / 5 + 32"),
+    ("create_index", "CREATE INDEX readings_station_at_idx ON readings (station, observed_at)"),
+]
+LOAD_APP = "bench-load"
+SAMPLER_APP = "bench-sampler"
 
+# The load process. argv: dsn column0 column1 search_path1 rate connections out max_id.
+# SIGUSR1: every connection switches to phase 1 (column1, and SET search_path if search_path1 is not
+# "-") before its next query; once all have, OUT.switched appears. SIGTERM (or OUT.stop appearing):
+# stop, write every query as [start (epoch s), duration ms, ok, kind, error, phase] to OUT.
 LOAD = r'''
-import json, random, signal, sys, threading, time
+import json, os, random, signal, sys, threading, time
 import psycopg
 
-dsn, column, rate, connections, out, ready, max_id = sys.argv[1:8]
+dsn, col0, col1, path1, rate, connections, out, max_id = sys.argv[1:9]
 rate, connections, max_id = float(rate), int(connections), int(max_id)
 stop = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: stop.set())
+phase = [0]
+switched = [0]
 records = []
 lock = threading.Lock()
-QUERIES = [
-    ("point", f"SELECT {column} FROM readings WHERE id = %s", lambda: (random.randint(1, max_id),)),
-    ("range", f"SELECT avg({column}) FROM readings WHERE id BETWEEN %s AND %s + 50",
-     lambda: (lambda i: (i, i))(random.randint(1, max_id))),
-    ("insert", f"INSERT INTO readings (station, observed_at, {column}) VALUES (%s, now(), %s)",
-     lambda: (f"s{random.randint(1, 500)}", random.uniform(-20, 35))),
-    ("update", f"UPDATE readings SET {column} = %s WHERE id = %s", lambda: (random.uniform(-20, 35), random.randint(1, max_id))),
-]
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+signal.signal(signal.SIGUSR1, lambda *_: phase.__setitem__(0, 1))
+KINDS = ("point", "range", "insert", "update")
 
-def worker(n):
+
+def query(kind, col):
+    if kind == "point":
+        return f"SELECT id, station, {col} FROM readings WHERE id = %s", (random.randint(1, max_id),)
+    if kind == "range":
+        i = random.randint(1, max_id)
+        return f"SELECT count(*), avg({col}) FROM readings WHERE id BETWEEN %s AND %s", (i, i + 50)
+    if kind == "insert":
+        return (f"INSERT INTO readings (station, observed_at, {col}) VALUES (%s, now(), %s)",
+                (f"s{random.randint(0, 499)}", random.uniform(-20, 35)))
+    return f"UPDATE readings SET {col} = %s WHERE id = %s", (random.uniform(-20, 35), random.randint(1, max_id))
+
+
+def connect(my_phase):
+    conn = psycopg.connect(dsn, autocommit=True, application_name="bench-load")
+    conn.execute("SET statement_timeout = '60s'")
+    if my_phase and path1 != "-":
+        conn.execute(f"SET search_path TO {path1}")
+    return conn
+
+
+def worker():
     interval = connections / rate
-    conn = psycopg.connect(dsn, autocommit=True)
-    conn.execute("SET statement_timeout = '30s'")
+    my_phase = 0
+    conn = connect(0)
     next_at = time.perf_counter() + random.random() * interval
     while not stop.is_set():
+        if phase[0] != my_phase:
+            my_phase = phase[0]
+            if path1 != "-":
+                conn.execute(f"SET search_path TO {path1}")
+            with lock:
+                switched[0] += 1
+                if switched[0] == connections:
+                    open(out + ".switched", "w").close()
         now = time.perf_counter()
         if now < next_at:
-            time.sleep(min(next_at - now, 0.05))
+            time.sleep(min(next_at - now, 0.02))
             continue
         next_at += interval
-        kind, sql, params = random.choice(QUERIES)
+        kind = random.choice(KINDS)
+        sql, params = query(kind, col1 if my_phase else col0)
         started = time.time()
         t0 = time.perf_counter()
         ok, error = True, None
         try:
-            conn.execute(sql, params())
+            conn.execute(sql, params)
         except psycopg.Error as exc:
             ok, error = False, type(exc).__name__
-            if conn.closed:
-                conn = psycopg.connect(dsn, autocommit=True)
+        elapsed = (time.perf_counter() - t0) * 1000
         with lock:
-            records.append((started, (time.perf_counter() - t0) * 1000, ok, kind, error))
+            records.append((started, elapsed, ok, kind, error, my_phase))
+        if conn.closed:
+            try:
+                conn = connect(my_phase)
+            except psycopg.Error:
+                time.sleep(0.1)
 
-threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(connections)]
+
+threads = [threading.Thread(target=worker, daemon=True) for _ in range(connections)]
 for t in threads:
     t.start()
-open(ready, "w").close()
-while not stop.is_set():
-    time.sleep(0.05)
+open(out + ".ready", "w").close()
+while not stop.is_set() and not os.path.exists(out + ".stop"):
+    time.sleep(0.02)
+stop.set()
 for t in threads:
-    t.join(timeout=35)
-with open(out, "w") as fh:
-    json.dump(records, fh)
+    t.join(timeout=70)
+with lock:
+    data = list(records)
+with open(out + ".tmp", "w") as fh:
+    json.dump(data, fh)
+os.replace(out + ".tmp", out)
 '''
 
 
@@ -116,26 +172,115 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-class Load:
-    """The load in its own process, as one version of the application (its search_path and column)."""
+def _with(dsn: str, **params: Any) -> str:
+    return make_conninfo(dsn, **params)
 
-    def __init__(self, folder: Path, dsn: str, column: str, rate: float, connections: int, max_id: int) -> None:
+
+class Load:
+    """The load in its own process, as one version of the application (its column, then maybe another)."""
+
+    def __init__(self, folder: Path, dsn: str, columns: tuple[str, str], search_path1: str | None,
+                 rate: float, connections: int, max_id: int) -> None:
         self.out = folder / f"load-{time.time_ns()}.json"
-        ready = self.out.with_suffix(".ready")
         script = folder / "load.py"
         script.write_text(LOAD)
-        self.proc = subprocess.Popen([sys.executable, str(script), dsn, column, str(rate), str(connections),
-                                      str(self.out), str(ready), str(max_id)])
+        self.proc = subprocess.Popen([
+            sys.executable, str(script), dsn, columns[0], columns[1], search_path1 or "-", str(rate),
+            str(connections), str(self.out), str(max_id)])
+        ready = Path(f"{self.out}.ready")
         deadline = time.time() + 30
         while not ready.exists():
             if time.time() > deadline or self.proc.poll() is not None:
+                self.kill()
                 raise SystemExit("the load process did not start")
             time.sleep(0.02)
 
+    def switch(self, wait: bool = True) -> float:
+        """Every connection to phase 1; returns when all have switched (if wait), in seconds."""
+        t0 = time.time()
+        self.proc.send_signal(signal.SIGUSR1)
+        done = Path(f"{self.out}.switched")
+        while wait and not done.exists():
+            if time.time() - t0 > 30 or self.proc.poll() is not None:
+                raise SystemExit("the load did not switch versions")
+            time.sleep(0.005)
+        return time.time() - t0
+
     def stop(self) -> list[list[Any]]:
         self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=60)
-        return json.loads(self.out.read_text())
+        self.proc.wait(timeout=90)
+        return list(json.loads(self.out.read_text()))
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def load_process(*args: Any) -> Iterator[Load]:
+    load = Load(*args)
+    try:
+        yield load
+    finally:
+        load.kill()  # a no-op after stop()
+
+
+class LockSampler:
+    """Polls pg_locks for ungranted locks every `interval` s; keeps each wait's longest observed age.
+
+    A lower bound (a wait shorter than the interval may be missed, a wait's end is seen to within it).
+    """
+
+    QUERY = """
+        SELECT l.pid, l.waitstart, a.application_name, l.locktype, l.mode, l.relation::regclass::text,
+               extract(epoch FROM now() - l.waitstart) * 1000, left(a.query, 160),
+               (SELECT string_agg(b.application_name || ': ' || left(b.query, 160), ' | ')
+                  FROM pg_stat_activity b WHERE b.pid = ANY (pg_blocking_pids(l.pid)))
+          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE NOT l.granted AND l.waitstart IS NOT NULL AND a.application_name <> %s
+    """
+
+    def __init__(self, dsn: str, interval: float = 0.01) -> None:
+        self.dsn = dsn
+        self.interval = interval
+        self.waits: dict[tuple[int, str], dict[str, Any]] = {}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> LockSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True, application_name=SAMPLER_APP) as conn:
+            while not self._stop.is_set():
+                rows = conn.execute(self.QUERY, (SAMPLER_APP,)).fetchall()
+                self.samples += 1
+                for pid, waitstart, app, locktype, mode, relation, ms, waiting, blockers in rows:
+                    key = (pid, str(waitstart))
+                    seen = self.waits.get(key)
+                    if seen is None or ms > seen["ms"]:
+                        self.waits[key] = {
+                            "ms": round(float(ms), 1), "at": waitstart.timestamp(), "app": app, "lock": locktype,
+                            "mode": mode, "relation": relation, "waiting": waiting, "blocked_by": blockers,
+                        }
+                self._stop.wait(self.interval)
+
+    def longest(self, app: bool) -> dict[str, Any] | None:
+        waits = [w for w in self.waits.values() if (w["app"] == LOAD_APP) == app]
+        return max(waits, key=lambda w: w["ms"]) if waits else None
+
+
+def _p(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return round(values[max(0, math.ceil(q * len(values)) - 1)], 1)
 
 
 def _summary(records: list[list[Any]]) -> dict[str, Any]:
@@ -143,104 +288,180 @@ def _summary(records: list[list[Any]]) -> dict[str, Any]:
     errors: dict[str, int] = {}
     for r in records:
         if not r[2]:
-            errors[r[4]] = errors.get(r[4], 0) + 1
+            key = f"{r[3]}: {r[4]}"
+            errors[key] = errors.get(key, 0) + 1
     return {
         "queries": len(records),
         "failed_queries": sum(1 for r in records if not r[2]),
         "max_query_ms": round(latencies[-1], 1) if latencies else None,
-        "p99_query_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1) if latencies else None,
+        "p99_query_ms": _p(latencies, 0.99),
+        "p50_query_ms": _p(latencies, 0.50),
         "errors": errors,
     }
 
 
+def _step_at(marks: list[tuple[float, str]], t: float) -> str:
+    label = "before the migration"
+    for at, name in marks:
+        if at <= t:
+            label = name
+    return label
+
+
+def _slowest(records: list[list[Any]], marks: list[tuple[float, str]], origin: float, n: int = 5) -> list[Any]:
+    """The n slowest queries, with the migration step running when each started and ended."""
+    out = []
+    for r in sorted(records, key=lambda r: -r[1])[:n]:
+        begin, end = _step_at(marks, r[0]), _step_at(marks, r[0] + r[1] / 1000)
+        out.append({"kind": r[3], "ms": round(r[1], 1), "ok": r[2], "at_s": round(r[0] - origin, 2),
+                    "during": begin if begin == end else f"{begin} -> {end}"})
+    return out
+
+
+def _locks(sampler: LockSampler, origin: float) -> dict[str, Any]:
+    app, own = sampler.longest(app=True), sampler.longest(app=False)
+    if app:
+        app = {**{k: v for k, v in app.items() if k != "at"}, "at_s": round(app["at"] - origin, 2)}
+    if own:
+        own = {**{k: v for k, v in own.items() if k != "at"}, "at_s": round(own["at"] - origin, 2)}
+    return {
+        "longest_lock_wait_ms": app["ms"] if app else 0.0,
+        "longest_lock_wait": app,
+        "migration_longest_lock_wait_ms": own["ms"] if own else 0.0,
+        "migration_longest_lock_wait": own,
+        "lock_samples": sampler.samples,
+    }
+
+
 def _table(dsn: str, rows: int) -> None:
+    t0 = time.time()
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS readings CASCADE")
         conn.execute("DROP SCHEMA IF EXISTS symphony_migrate CASCADE")
-        conn.execute("DROP SCHEMA IF EXISTS public_02_temp_f CASCADE")
+        conn.execute(f"DROP SCHEMA IF EXISTS {VERSION_SCHEMA} CASCADE")
         conn.execute("CREATE TABLE readings (id bigserial PRIMARY KEY, station text NOT NULL, "
                      "observed_at timestamptz NOT NULL, temp real)")
         chunk = 200_000
         for start in range(0, rows, chunk):
-            n = min(chunk, rows - start)
             conn.execute(
                 "INSERT INTO readings (station, observed_at, temp) SELECT 's' || (g %% 500), "
-                "now() - g * interval '1 minute', (random() * 55 - 20)::real FROM generate_series(1, %s) g", (n,))
+                "now() - g * interval '1 minute', (random() * 55 - 20)::real "
+                "FROM generate_series(%s::bigint, %s::bigint) g", (start + 1, min(start + chunk, rows)))
         conn.execute("VACUUM ANALYZE readings")
+    _log(f"  table of {rows} rows in {time.time() - t0:.1f}s")
 
 
 def symphony_scenario(folder: Path, dsn: str, args: argparse.Namespace) -> dict[str, Any]:
     _table(dsn, args.rows)
-    events: list[tuple[float, str]] = []
-    engine = Engine(dsn, events=lambda m: (events.append((time.time(), m)), _log(f"  {m}")))
+    marks: list[tuple[float, str]] = []
+
+    def event(message: str) -> None:
+        marks.append((time.time(), message.split(": ", 1)[-1]))
+        _log(f"  {message}")
+
+    engine = Engine(_with(dsn, application_name="symphony-engine"), events=event)
     migration = parse_migration(MIGRATION, Path("02_temp_f.yaml"))
-    old = Load(folder, dsn, "temp", args.rate, args.connections, args.rows)
-    time.sleep(1.0)  # a second of steady load before the change (not synchronisation)
-    t0 = time.time()
-    engine.start(migration, 0)
-    start_s = time.time() - t0
-    time.sleep(1.0)
-    records = old.stop()
-    # The rollout: the new release reads and writes through its version schema.
-    new_dsn = f"{dsn}?options=-csearch_path%3Dpublic_02_temp_f"
-    new = Load(folder, new_dsn, "temp_c", args.rate, args.connections, args.rows)
-    time.sleep(1.0)
-    t1 = time.time()
-    engine.complete()
-    complete_s = time.time() - t1
-    time.sleep(1.0)
-    records += new.stop()
-    backfill = next((m for _, m in events if "backfilled" in m and " rows of " in m), "")
-    words = backfill.split()
-    rows_done = int(words[2]) if len(words) > 2 and words[1] == "backfilled" else 0
+    with (load_process(folder, _with(dsn, application_name=LOAD_APP), ("temp", "temp_c"), VERSION_SCHEMA,
+                       args.rate, args.connections, args.rows) as load,
+          LockSampler(dsn) as sampler):
+        time.sleep(1.0)  # a second of steady load before the change
+        t0 = time.time()
+        marks.append((t0, "start: check and bookkeeping"))
+        engine.start(migration, 0)
+        start_s = time.time() - t0
+        marks.append((time.time(), "after start (old version)"))
+        time.sleep(1.0)
+        switch_s = load.switch()  # the rollout: the new release, through its version schema
+        marks.append((time.time(), "after rollout (new version)"))
+        _log(f"  load switched to the new version in {switch_s:.3f}s")
+        time.sleep(1.0)
+        t1 = time.time()
+        marks.append((t1, "complete: running"))
+        engine.complete()
+        complete_s = time.time() - t1
+        marks.append((time.time(), "after complete (new version)"))
+        time.sleep(1.0)
+        records = load.stop()
+    backfill = next((m for _, m in marks if m.startswith("backfilled ")), "")
+    words = backfill.split()  # "backfilled N rows of readings in S s"
+    rows_done = int(words[1]) if backfill else 0
     seconds = float(words[-1].rstrip("s")) if backfill else 0.0
-    with psycopg.connect(new_dsn) as conn:
-        # Every row that existed before (or that the old version wrote) has temp_f; rows the new version
-        # inserts without it are NULL by its own choice.
-        missing = conn.execute("SELECT count(*) FROM readings WHERE id <= %s AND temp_f IS NULL AND temp_c IS NOT NULL",
-                               (args.rows,)).fetchone()[0]
+    with psycopg.connect(dsn) as conn:
+        missing = conn.execute("SELECT count(*) FROM readings WHERE id <= %s AND temp_f IS NULL",
+                               (args.rows,)).fetchone()
+        index = conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 'readings_station_at_idx'::regclass"
+                             ).fetchone()
+    old = [r for r in records if r[5] == 0]
+    new = [r for r in records if r[5] == 1]
+    during_start = [r for r in records if t0 <= r[0] <= t0 + start_s]
+    during_complete = [r for r in records if t1 <= r[0] <= t1 + complete_s]
+    steps = []
+    for (at, name), (nxt, _n) in zip(marks, marks[1:], strict=False):
+        if at >= t0:
+            steps.append({"step": name, "at_s": round(at - t0, 2), "s": round(nxt - at, 3)})
     return {
         **_summary(records),
-        "start_s": round(start_s, 2),
-        "complete_s": round(complete_s, 2),
-        "total_s": round(start_s + complete_s, 2),
         "backfill_rows": rows_done,
+        "backfill_s": seconds,
         "backfill_rows_per_s": round(rows_done / seconds) if seconds else None,
-        "old_rows_missing_temp_f_after": missing,
+        "start_s": round(start_s, 2),
+        "complete_s": round(complete_s, 3),
+        "total_s": round(start_s + complete_s, 2),
+        **_locks(sampler, t0),
+        "old_version": {k: v for k, v in _summary(old).items() if k != "errors"},
+        "new_version": {k: v for k, v in _summary(new).items() if k != "errors"},
+        "during_start": {k: v for k, v in _summary(during_start).items() if k != "errors"},
+        "during_complete": {k: v for k, v in _summary(during_complete).items() if k != "errors"},
+        "slowest_queries": _slowest(records, marks, t0),
+        "steps": steps,
+        "rows_without_temp_f_after": missing[0] if missing else None,
+        "index_valid": bool(index and index[0]),
     }
 
 
-def naive_scenario(folder: Path, dsn: str, args: argparse.Namespace) -> dict[str, Any]:
+def naive_scenario(folder: Path, dsn: str, args: argparse.Namespace, adapt: bool) -> dict[str, Any]:
     _table(dsn, args.rows)
-    load = Load(folder, dsn, "temp", args.rate, args.connections, args.rows)
-    time.sleep(1.0)
-    steps = {}
-    t0 = time.time()
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for name, statement in (
-            ("rename_s", "ALTER TABLE readings RENAME COLUMN temp TO temp_c"),
-            ("add_s", "ALTER TABLE readings ADD COLUMN temp_f real"),
-            ("update_s", "UPDATE readings SET temp_f = temp_c * 9 / 5 + 32"),
-            ("index_s", "CREATE INDEX readings_station_at_idx ON readings (station, observed_at)"),
-        ):
+    marks: list[tuple[float, str]] = []
+    steps: dict[str, float] = {}
+    with (load_process(folder, _with(dsn, application_name=LOAD_APP), ("temp", "temp_c"), None,
+                       args.rate, args.connections, args.rows) as load,
+          LockSampler(dsn) as sampler,
+          psycopg.connect(dsn, autocommit=True, application_name="naive-migration") as conn):
+        time.sleep(1.0)
+        t0 = time.time()
+        for name, statement in NAIVE:
             t = time.time()
+            marks.append((t, name))
             conn.execute(statement)
-            steps[name] = round(time.time() - t, 2)
+            steps[name] = round(time.time() - t, 3)
+            if name == "rename" and adapt:
+                load.switch(wait=False)  # the load uses temp_c from its next query on
             _log(f"  naive: {statement} ({steps[name]}s)")
-    total = time.time() - t0
-    time.sleep(1.0)
-    return {**_summary(load.stop()), **steps, "total_s": round(total, 2)}
+        total = time.time() - t0
+        marks.append((time.time(), "after the migration"))
+        time.sleep(1.0)
+        records = load.stop()
+    return {
+        **_summary(records),
+        "start_s": None,
+        "complete_s": None,
+        "total_s": round(total, 2),
+        "steps_s": steps,
+        **_locks(sampler, t0),
+        "slowest_queries": _slowest(records, marks, t0),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--rate", type=float, default=200.0, help="queries/s in total")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="100,000 rows")
     args = parser.parse_args()
     if args.quick:
         args.rows = 100_000
+    wall = time.time()
     folder = Path(tempfile.mkdtemp(prefix="symphony-bench-migration-"))
     folder.chmod(0o755)
     runtime = LocalRuntime(folder)
@@ -248,18 +469,37 @@ def main() -> None:
         spec = SimpleNamespace(version=15, databases=["bench"], port=None, user="symphony",
                                settings={"max_wal_size": "4GB"}, bind="127.0.0.1")
         dsn = runtime.ensure_postgres(Deployment("db", "postgres", "h", postgres=spec), lambda *_: None)["url"]
-        _log(f"table of {args.rows} rows, load {args.rate:g} q/s over {args.connections} connections")
+        _log(f"{args.rows} rows, load {args.rate:g} q/s over {args.connections} connections")
         _log("(a) symphony")
         symphony = symphony_scenario(folder, dsn, args)
-        _log("(b) naive")
-        naive = naive_scenario(folder, dsn, args)
+        _log("(b) naive, the load switching to temp_c as the rename commits")
+        naive = naive_scenario(folder, dsn, args, adapt=True)
+        _log("(b') naive, the load staying on the old release (column temp)")
+        naive_old = naive_scenario(folder, dsn, args, adapt=False)
         print(json.dumps({
             "benchmark": "migration", "cpus": os.cpu_count(), "rows": args.rows, "rate": args.rate,
-            "connections": args.connections, "symphony": symphony, "naive": naive,
-            "notes": "symphony: the load runs as the old version during start and as the new version "
-                     "(search_path of its version schema) during complete, as around a rollout; naive: the "
-                     "load keeps the old column name, so every query after the rename fails, as the running "
-                     "release would.",
+            "connections": args.connections, "wall_s": round(time.time() - wall, 1),
+            "targets_met": {"max_query_ms < 100": (symphony["max_query_ms"] or 0) < 100,
+                            "failed_queries == 0": symphony["failed_queries"] == 0},
+            "symphony": symphony, "naive": naive,
+            "naive_old_release": {k: naive_old[k] for k in (
+                "queries", "failed_queries", "max_query_ms", "p99_query_ms", "errors", "total_s", "steps_s",
+                "longest_lock_wait_ms")},
+            "notes": (
+                "symphony: one load process throughout; it is the OLD version (search_path public, column temp) "
+                "during start, then each connection switches (SET search_path TO public_02_temp_f, column "
+                "temp_c) before complete, as a rollout would: complete renames temp, so the old version must be "
+                "gone by then. start_s includes the batched backfill and the concurrent index build. "
+                "naive: the load switches to temp_c the moment the RENAME commits (the best a naive deploy can "
+                "do), so its latencies show the locking (the full-table UPDATE holds every row until it commits; "
+                "CREATE INDEX blocks writes); its failures are the queries caught in the switch. "
+                "naive_old_release: the load keeps the old column name, as the still-running release would: "
+                "every query after the rename fails. Latencies are per query on the connection (the load is "
+                "open-loop: a blocked connection catches up afterwards; the queueing delay is not counted). "
+                "Lock waits are sampled from pg_locks every 10 ms (a lower bound). longest_lock_wait_ms is the "
+                "load's; migration_longest_lock_wait_ms is the migration's own DDL waiting for the load. "
+                "A 2-core machine shared with other work: timings are noisy."
+            ),
         }, indent=2))
     finally:
         with contextlib.suppress(Exception):

@@ -1,10 +1,13 @@
-"""The campsite v1 -> v2 upgrade (a real schema migration) under load: no request lost, no row lost,
-v1 serving until the contract step."""
+"""The campsite v1 -> v2 upgrade (a real schema migration, with the real CLI and processes): under load
+no request fails and no row is lost; v1 keeps serving while the migration is active; and a fresh v2
+install gets its tables from the migrations."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -12,92 +15,182 @@ import pytest
 from conftest import ROOT, Symphony, free_port, kill_leftovers
 
 EXAMPLE = ROOT / "examples" / "campsite"
+V2 = "public_01_hourly_fahrenheit"  # the version schema of the last v2 migration
+V2_COLUMNS = ["campground_id", "hour", "temp_c", "temp_f"]
 
 
-def _localise(folder, port: int) -> None:
+def _localise(folder: Path, port: int, end: str) -> None:
+    """The test's edits to the spec: a free port, two days of readings ending at a fixed hour (so a
+    re-run of ingest during the deploy adds nothing even if the clock passes an hour)."""
     spec = (folder / "symphony.yaml").read_text().replace("port: 8080", f"port: {port}")
-    spec = spec.replace('job: python -m campsite.ingest', 'job: python -m campsite.ingest\n    stop_grace: 5s', 1)
+    spec = spec.replace("job: python -m campsite.ingest\n", "job: python -m campsite.ingest\n    stop_grace: 5s\n", 1)
     marker = 'source: ./app\n    env: {DATABASE_URL: "${db.url}"}\n  compute'
-    assert marker in spec
-    spec = spec.replace(marker, 'source: ./app\n    env: {DATABASE_URL: "${db.url}", INGEST_DAYS: 2}\n  compute')
+    assert marker in spec and "stop_grace" in spec, spec
+    spec = spec.replace(
+        marker, f'source: ./app\n    env: {{DATABASE_URL: "${{db.url}}", INGEST_DAYS: 2, INGEST_END: "{end}"}}\n  compute'
+    )
     (folder / "symphony.yaml").write_text(spec)
+
+
+class Campsite:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.sym = Symphony(folder)
+        self.port = free_port()
+        self.end = datetime.now(UTC).strftime("%Y-%m-%dT%H:00:00Z")
+        self.base = f"http://127.0.0.1:{self.port}"
+        _localise(folder, self.port, self.end)
+
+    def upgrade(self) -> None:
+        """What the README tells the user: copy v2/. over the stack folder (then the test's edits again)."""
+        shutil.copytree(EXAMPLE / "v2", self.folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+        _localise(self.folder, self.port, self.end)
+
+    def db_url(self) -> str:
+        status = json.loads(self.sym.run("status", "--json", "--show-secrets", check=True).stdout)
+        return status["services"]["db"]["url"]
+
+    def migrations(self) -> dict[str, str]:
+        out = json.loads(self.sym.run("migrate", "status", "--json", check=True).stdout)
+        return {m["name"]: m["state"] for m in out["migrations"]}
+
+    def campground_with_data(self) -> int:
+        found = httpx.get(f"{self.base}/api/campgrounds", params={"near": "44.3,-106.9", "limit": 20}, timeout=10)
+        found.raise_for_status()
+        return next(c["id"] for c in found.json()["campgrounds"] if c["has_data"])
+
+    def temperatures(self, cid: int, day: str | None = None) -> dict:
+        params = {"date": day} if day else {}
+        resp = httpx.get(f"{self.base}/api/campgrounds/{cid}/temperatures", params=params, timeout=10)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
 
 
 @pytest.fixture
 def campsite(workdir):
     folder = workdir / "campsite"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".symphony", "__pycache__"))
-    port = free_port()
-    _localise(folder, port)
-    sym = Symphony(folder)
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".symphony", "__pycache__", "v2"))
+    site = Campsite(folder)
     try:
-        yield sym, port
+        yield site
     finally:
-        sym.run("down", timeout=120)
+        site.sym.run("down", timeout=120)
         kill_leftovers(folder)
 
 
-def _upgrade(sym, port: int) -> None:
-    shutil.copytree(EXAMPLE / "v2", sym.folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-    _localise(sym.folder, port)
-
-
-def _db(sym) -> str:
-    return json.loads(sym.run("status", "--json", "--show-secrets", check=True).stdout)["services"]["db"]["url"]
-
-
-def _hourly(url: str) -> tuple[int, list[str]]:
+def _hourly(url: str, schema: str = "public") -> tuple[int, list[str]]:
+    """campground_hourly's row count and columns (physical table in `public`, else the version's view)."""
     with psycopg.connect(url) as conn:
-        count = conn.execute("SELECT count(*) FROM campground_hourly").fetchone()[0]
+        count = conn.execute(f'SELECT count(*) FROM "{schema}".campground_hourly').fetchone()[0]
         cols = [r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema='public' "
-            "AND table_name='campground_hourly' ORDER BY ordinal_position")]
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+            "AND table_name = 'campground_hourly' ORDER BY ordinal_position", (schema,))]
     return count, cols
 
 
-def test_v1_to_v2_under_load_loses_no_request_and_no_row(campsite, load):
-    sym, port = campsite
-    sym.run("up", check=True, timeout=170)
-    base = f"http://127.0.0.1:{port}"
-    cid = httpx.get(f"{base}/api/campgrounds", params={"near": "44.3,-106.9", "limit": 1}, timeout=10).json()[
-        "campgrounds"][0]["id"]
-    url = f"{base}/api/campgrounds/{cid}/temperatures"
-    before = httpx.get(url, timeout=10).json()
-    rows_before, cols = _hourly(_db(sym))
-    assert "temp" in cols and rows_before > 0
-    ld = load(sym.folder, url, rate=100, connections=4)
-    _upgrade(sym, port)
-    out = sym.run("deploy", timeout=170)
-    assert out.returncode == 0, out.stdout + out.stderr
-    result = ld.stop()
-    assert result["failed"] == 0 and result["non_2xx"] == 0, (result["status_codes"], result["errors"])
-    after = httpx.get(url, params={"date": before["date"]}, timeout=10).json()
+def _version(url: str, schema: str) -> str:
+    """A connection URL that reads and writes through version schema `schema`, as a v2 service's does."""
+    return url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
+
+
+def _same_values(before: dict, after: dict) -> None:
+    """Same hours and °C; °F stored by v2 is rounded from the unrounded °C (v1 rounded °C first), so it
+    may differ from v1's by one unit in the last place."""
+    assert [h["hour"] for h in after["hours"]] == [h["hour"] for h in before["hours"]]
     assert [h["temp_c"] for h in after["hours"]] == [h["temp_c"] for h in before["hours"]]
-    assert all(h["temp_f"] is None or abs(h["temp_f"] - (h["temp_c"] * 9 / 5 + 32)) < 0.02 for h in after["hours"])
-    rows_after, cols = _hourly(_db(sym))
+    for old, new in zip(before["hours"], after["hours"], strict=True):
+        assert (old["temp_f"] is None) == (new["temp_f"] is None), (old, new)
+        if old["temp_f"] is not None:
+            assert abs(new["temp_f"] - old["temp_f"]) <= 0.0101, (old, new)
+
+
+def test_v1_to_v2_under_load_loses_no_request_and_no_row(campsite, load):
+    campsite.sym.run("up", check=True, timeout=170)
+    cid = campsite.campground_with_data()
+    before = campsite.temperatures(cid)
+    assert any(h["temp_c"] is not None for h in before["hours"]), before
+    url = campsite.db_url()
+    rows_before, cols = _hourly(url)
+    assert cols == ["campground_id", "hour", "temp"] and rows_before > 0
+
+    ld = load(campsite.folder, f"{campsite.base}/api/campgrounds/{cid}/temperatures", rate=100, connections=4)
+    campsite.upgrade()
+    out = campsite.sym.run("deploy", timeout=170)
+    result = ld.stop()
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert result["requests"] > 0 and result["connect_errors"] == 0, result
+    assert result["failed"] == 0 and result["non_2xx"] == 0, (result["status_codes"], result["errors"])
+
+    _same_values(before, campsite.temperatures(cid, before["date"]))
+    rows_after, cols = _hourly(url)
     assert rows_after >= rows_before
-    assert cols == ["campground_id", "hour", "temp_c", "temp_f"]
-    states = {m["name"]: m["state"] for m in json.loads(sym.run("migrate", "status", "--json").stdout)["migrations"]}
-    assert states == {"00_base": "complete", "01_hourly_fahrenheit": "complete"}
+    assert cols == V2_COLUMNS  # temp renamed to temp_c, temp_f added, no temp left
+    assert campsite.migrations() == {"00_base": "complete", "01_hourly_fahrenheit": "complete"}
+    assert {s["state"] for s in json.loads(campsite.sym.run("status", "--json", check=True).stdout)[
+        "services"].values()} <= {"healthy", "succeeded"}
+
+    with psycopg.connect(url) as conn:
+        nulls = conn.execute("SELECT count(*) FROM campground_hourly WHERE temp_f IS NULL").fetchone()[0]
+        indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'campground_hourly'")}
+    assert nulls == 0 and "campground_hourly_hour_idx" in indexes
+
+    # v2's compute writes with INSERT ... ON CONFLICT through the version schema's (auto-updatable) views.
+    with psycopg.connect(_version(url, V2)) as conn:
+        hour = conn.execute("SELECT max(hour) FROM campground_hourly WHERE campground_id = %s", (cid,)).fetchone()[0]
+        changed = conn.execute(
+            "INSERT INTO campground_hourly (campground_id, hour, temp_c, temp_f) VALUES (%s, %s, 10, 50) "
+            "ON CONFLICT (campground_id, hour) DO UPDATE SET temp_c = EXCLUDED.temp_c, temp_f = EXCLUDED.temp_f",
+            (cid, hour),
+        ).rowcount
+        assert changed == 1
+        assert conn.execute("SELECT temp_c, temp_f FROM campground_hourly WHERE campground_id = %s AND hour = %s",
+                            (cid, hour)).fetchone() == (10.0, 50.0)
+        conn.rollback()
 
 
 def test_v1_keeps_working_while_the_migration_is_active(campsite):
-    sym, port = campsite
-    sym.run("up", check=True, timeout=170)
-    base = f"http://127.0.0.1:{port}"
-    cid = httpx.get(f"{base}/api/campgrounds", params={"near": "44.3,-106.9", "limit": 1}, timeout=10).json()[
-        "campgrounds"][0]["id"]
-    _upgrade(sym, port)
-    sym.run("migrate", "start", check=True)  # expand only: v1 still runs
-    states = {m["name"]: m["state"] for m in json.loads(sym.run("migrate", "status", "--json").stdout)["migrations"]}
-    assert states["01_hourly_fahrenheit"] == "active"
-    v1 = httpx.get(f"{base}/api/campgrounds/{cid}/temperatures", timeout=10)
-    assert v1.status_code == 200 and any(h["temp_c"] is not None for h in v1.json()["hours"])
-    url = _db(sym)
-    with psycopg.connect(url + "?options=-csearch_path%3Dpublic_01_hourly_fahrenheit") as conn:
+    campsite.sym.run("up", check=True, timeout=170)
+    cid = campsite.campground_with_data()
+    before = campsite.temperatures(cid)
+    campsite.upgrade()
+    campsite.sym.run("migrate", "start", check=True)  # expand only: v1 still runs, on the plain tables
+    assert campsite.migrations() == {"00_base": "complete", "01_hourly_fahrenheit": "active"}
+
+    v1 = campsite.temperatures(cid, before["date"])
+    assert v1["hours"] == before["hours"] and any(h["temp_c"] is not None for h in v1["hours"])
+    url = campsite.db_url()
+    physical = _hourly(url)[1]  # still v1's shape (plus the new column under an internal name)
+    assert physical[:3] == ["campground_id", "hour", "temp"] and not {"temp_c", "temp_f"} & set(physical)
+    count, cols = _hourly(url, V2)
+    assert cols == V2_COLUMNS and count == _hourly(url)[0]
+    with psycopg.connect(_version(url, V2)) as conn:
         c, f = conn.execute("SELECT temp_c, temp_f FROM campground_hourly WHERE campground_id = %s "
                             "ORDER BY hour DESC LIMIT 1", (cid,)).fetchone()
-    assert abs(f - (c * 9 / 5 + 32)) < 0.02
-    out = sym.run("deploy", timeout=170)
+        assert abs(f - (c * 9 / 5 + 32)) < 0.006
+        assert conn.execute("SELECT count(*) FROM campground_hourly WHERE temp_f IS NULL").fetchone()[0] == 0
+    # A v1 write while the migration is active: the trigger keeps temp_f in step.
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE campground_hourly SET temp = 20 WHERE campground_id = %s AND hour = "
+                     "(SELECT max(hour) FROM campground_hourly WHERE campground_id = %s)", (cid, cid))
+    with psycopg.connect(_version(url, V2)) as conn:
+        assert conn.execute("SELECT temp_c, temp_f FROM campground_hourly WHERE campground_id = %s "
+                            "ORDER BY hour DESC LIMIT 1", (cid,)).fetchone() == (20.0, 68.0)
+
+    out = campsite.sym.run("deploy", timeout=170)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert _hourly(_db(sym))[1] == ["campground_id", "hour", "temp_c", "temp_f"]
+    assert campsite.migrations() == {"00_base": "complete", "01_hourly_fahrenheit": "complete"}
+    assert _hourly(url)[1] == V2_COLUMNS
+    # v2's compute ran in the deploy (through the views, with ON CONFLICT) and put back the hour v1 overwrote.
+    _same_values(before, campsite.temperatures(cid, before["date"]))
+
+
+def test_fresh_v2_install_gets_its_tables_from_the_migrations(campsite):
+    campsite.upgrade()
+    campsite.sym.run("up", check=True, timeout=170)
+    assert campsite.migrations() == {"00_base": "complete", "01_hourly_fahrenheit": "complete"}
+    states = {n: s["state"] for n, s in campsite.sym.status()["services"].items()}
+    assert states == {"db": "healthy", "api": "healthy", "ingest": "succeeded", "compute": "succeeded"}
+    assert _hourly(campsite.db_url())[1] == V2_COLUMNS
+    hours = campsite.temperatures(campsite.campground_with_data())["hours"]
+    assert len(hours) == 24 and any(h["temp_c"] is not None for h in hours)
+    assert all(h["temp_f"] is None or abs(h["temp_f"] - (h["temp_c"] * 9 / 5 + 32)) < 0.02 for h in hours)

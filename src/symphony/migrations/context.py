@@ -95,6 +95,14 @@ class Context:
     def exists(self, query: str, params: tuple[Any, ...]) -> bool:
         return self.conn.execute(query, params).fetchone() is not None
 
+    def constraint_exists(self, table: str, name: str) -> bool:
+        """Constraint names are unique per table, not per schema."""
+        return self.exists(
+            "SELECT 1 FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+            "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname=%s AND t.relname=%s AND c.conname=%s",
+            (self.schema, table, name),
+        )
+
     def column_exists(self, table: str, column: str) -> bool:
         return self.exists(
             "SELECT 1 FROM information_schema.columns WHERE table_schema=%s AND table_name=%s AND column_name=%s",
@@ -116,6 +124,7 @@ class Context:
         up: tuple[str, str] | None,
         down: tuple[str, str] | None = None,
         new_columns: dict[str, str] | None = None,
+        check: tuple[str, str] | None = None,
     ) -> str:
         """A BEFORE INSERT OR UPDATE trigger on `table` keeping old and new versions of a column in step.
 
@@ -123,7 +132,9 @@ class Context:
         any version but the new one; down = (physical column, expression over the new version's
         columns) for writes from the new version. Expressions name columns as each version does:
         variables of those names hold the row's values. `new_columns` maps logical names to the
-        physical columns the new version reads (for `down`).
+        physical columns the new version reads (for `down`). `check` = (constraint name, expression over
+        the new version's columns): enforced on every write once both columns are set, so the new
+        version's constraint holds before it can be added for real at complete.
         """
         name = self.trigger_name(table.physical, column)
         func = self.function_name(table.physical, column)
@@ -133,16 +144,29 @@ class Context:
             f"    {ident(var)} {self.q(table.physical)}.{ident(phys)}%TYPE := NEW.{ident(phys)};\n"
             for var, phys in old_vars
         )
-        body_up = f"NEW.{ident(up[0])} := {up[1]};" if up else "NULL;"
+        body_up = f"NEW.{ident(up[0])} := ({up[1]});" if up else "NULL;"
         if down:
             new_declare = "".join(
                 f"      {ident(var)} {self.q(table.physical)}.{ident(phys)}%TYPE := NEW.{ident(phys)};\n"
                 for var, phys in new_vars
             )
-            body_down = f"DECLARE\n{new_declare}      BEGIN NEW.{ident(down[0])} := {down[1]}; END;" if new_vars else (
-                f"NEW.{ident(down[0])} := {down[1]};")
+            body_down = f"DECLARE\n{new_declare}      BEGIN NEW.{ident(down[0])} := ({down[1]}); END;" if new_vars else (
+                f"NEW.{ident(down[0])} := ({down[1]});")
         else:
             body_down = "NULL;"
+        body_check = ""
+        if check:
+            check_declare = "".join(
+                f"      {ident(var)} {self.q(table.physical)}.{ident(phys)}%TYPE := NEW.{ident(phys)};\n"
+                for var, phys in new_vars
+            )
+            name_literal = quote_literal(check[0])
+            body_check = (
+                f"    DECLARE\n{check_declare}    BEGIN\n      IF NOT ({check[1]}) THEN\n"
+                f"        RAISE EXCEPTION 'new row for relation \"%\" violates check constraint \"%\"', TG_TABLE_NAME, "
+                f"{name_literal} USING ERRCODE = 'check_violation', CONSTRAINT = {name_literal};\n"
+                f"      END IF;\n    END;\n"
+            )
         function = f"""
 CREATE OR REPLACE FUNCTION {ident(STATE_SCHEMA)}.{ident(func)}() RETURNS trigger LANGUAGE plpgsql AS $symphony$
 DECLARE
@@ -153,7 +177,7 @@ BEGIN
     ELSE
       {body_up}
     END IF;
-    RETURN NEW;
+{body_check}    RETURN NEW;
 END
 $symphony$"""
         self.ddl(function)
@@ -179,6 +203,8 @@ $symphony$"""
         Resumable: the last key done is saved in the memo after each batch.
         """
         if not table.pk:
+            if not self.exists(f"SELECT 1 FROM {self.q(table.physical)} LIMIT 1", ()):
+                return 0  # an empty table (often created by this same migration): nothing to fill
             raise RuntimeError_(
                 f"table '{table.physical}' has no primary key: Symphony backfills by primary key",
                 fix="add a primary key first (a migration of its own)",

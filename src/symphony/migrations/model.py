@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from symphony.errors import SpecError
 
 OnDelete = Literal["NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"]
+MatchType = Literal["SIMPLE", "FULL", "PARTIAL"]
 _STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
@@ -30,6 +31,7 @@ class Check(BaseModel):
     model_config = _STRICT
     name: str
     constraint: str
+    no_inherit: bool = False
 
 
 class Unique(BaseModel):
@@ -43,13 +45,32 @@ class Reference(BaseModel):
     table: str
     column: str
     on_delete: OnDelete = "NO ACTION"
+    on_update: OnDelete = "NO ACTION"
+    match_type: MatchType = "SIMPLE"
+    deferrable: bool = False
+    initially_deferred: bool = False
+
+
+class Identity(BaseModel):
+    model_config = _STRICT
+    user_specified_values: Literal["ALWAYS", "BY DEFAULT"] = "BY DEFAULT"
+    sequence_options: str = ""
+
+
+class Generated(BaseModel):
+    model_config = _STRICT
+    expression: str = ""
+    identity: Identity | None = None
 
 
 class Column(BaseModel):
+    """A column. As in pgroll's format, a column is NOT NULL unless it says `nullable: true`."""
+
     model_config = _STRICT
     name: str
     type: str
-    nullable: bool = True
+    nullable: bool = False
+    generated: Generated | None = None
     pk: bool = False
     unique: bool = False
     default: str | None = None
@@ -63,6 +84,52 @@ class MultiReference(BaseModel):
     table: str
     columns: list[str]
     on_delete: OnDelete = "NO ACTION"
+    on_update: OnDelete = "NO ACTION"
+    match_type: MatchType = "SIMPLE"
+    on_delete_set_columns: list[str] = Field(default_factory=list)
+
+
+class IndexParameters(BaseModel):
+    model_config = _STRICT
+    tablespace: str = ""
+    storage_parameters: str = ""
+    include_columns: list[str] = Field(default_factory=list)
+
+
+class Exclude(BaseModel):
+    model_config = _STRICT
+    index_method: str = ""
+    elements: str = ""
+    predicate: str = ""
+
+
+class TableConstraint(BaseModel):
+    model_config = _STRICT
+    name: str
+    type: Literal["unique", "check", "primary_key", "foreign_key", "exclude"]
+    columns: list[str] = Field(default_factory=list)
+    check: str = ""
+    references: MultiReference | None = None
+    exclude: Exclude | None = None
+    deferrable: bool = False
+    initially_deferred: bool = False
+    nulls_not_distinct: bool = False
+    no_inherit: bool = False
+    index_parameters: IndexParameters | None = None
+
+
+class OpClass(BaseModel):
+    model_config = _STRICT
+    name: str = ""
+    params: list[str] = Field(default_factory=list)
+
+
+class IndexField(BaseModel):
+    model_config = _STRICT
+    collate: str = ""
+    sort: Literal["ASC", "DESC", ""] = ""
+    nulls: Literal["FIRST", "LAST"] | None = None
+    opclass: OpClass | None = None
 
 
 class CreateTable(BaseModel):
@@ -70,6 +137,7 @@ class CreateTable(BaseModel):
     name: str
     columns: list[Column] = Field(min_length=1)
     comment: str | None = None
+    constraints: list[TableConstraint] = Field(default_factory=list)
 
 
 class AddColumn(BaseModel):
@@ -129,7 +197,7 @@ class CreateIndex(BaseModel):
     model_config = _STRICT
     name: str
     table: str
-    columns: list[str] = Field(min_length=1)
+    columns: list[str] | dict[str, IndexField] = Field(min_length=1)
     unique: bool = False
     method: Literal["btree", "hash", "gist", "spgist", "gin", "brin"] | None = None
     predicate: str | None = None
@@ -145,10 +213,12 @@ class CreateConstraint(BaseModel):
     model_config = _STRICT
     name: str
     table: str
-    type: Literal["unique", "check", "foreign_key"]
+    type: Literal["unique", "check", "foreign_key", "primary_key"]
     columns: list[str] = Field(min_length=1)
     check: str | None = None
     references: MultiReference | None = None
+    no_inherit: bool = False
+    index_parameters: IndexParameters | None = None
     up: dict[str, str] = Field(default_factory=dict)
     down: dict[str, str] = Field(default_factory=dict)
 

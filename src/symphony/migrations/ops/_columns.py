@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from symphony.migrations.catalog import ColumnInfo, Table
 from symphony.migrations.context import Context, ident, quote_literal
 from symphony.migrations.model import Column
@@ -12,18 +14,65 @@ def column_sql(col: Column, physical: str, *, in_create_table: bool) -> str:
     parts = [ident(physical), col.type]
     if col.default is not None:
         parts.append(f"DEFAULT {col.default}")
+    if col.generated is not None:
+        if col.generated.expression:
+            parts.append(f"GENERATED ALWAYS AS ({col.generated.expression}) STORED")
+        elif col.generated.identity is not None:
+            ident_ = col.generated.identity
+            options = f" ({ident_.sequence_options})" if ident_.sequence_options else ""
+            parts.append(f"GENERATED {ident_.user_specified_values} AS IDENTITY{options}")
     if in_create_table:
         if not col.nullable and not col.pk:
             parts.append("NOT NULL")
         if col.unique:
             parts.append("UNIQUE")
         if col.check is not None:
-            parts.append(f"CONSTRAINT {ident(col.check.name)} CHECK ({col.check.constraint})")
+            parts.append(f"CONSTRAINT {ident(col.check.name)} CHECK ({col.check.constraint})"
+                         + (" NO INHERIT" if col.check.no_inherit else ""))
         if col.references is not None:
             ref = col.references
             parts.append(f"CONSTRAINT {ident(ref.name)} REFERENCES {ident(ref.table)} ({ident(ref.column)}) "
-                         f"ON DELETE {ref.on_delete}")
+                         + reference_options(ref))
     return " ".join(parts)
+
+
+def reference_options(ref: Any) -> str:
+    """MATCH, ON DELETE, ON UPDATE and deferrability of a foreign key."""
+    out = f"MATCH {ref.match_type} ON DELETE {ref.on_delete} ON UPDATE {getattr(ref, 'on_update', 'NO ACTION')}"
+    if getattr(ref, "deferrable", False):
+        out += " DEFERRABLE" + (" INITIALLY DEFERRED" if getattr(ref, "initially_deferred", False) else "")
+    return out
+
+
+def table_constraint_sql(c: Any) -> str:
+    """A table constraint of create_table (unique, check, primary_key, foreign_key, exclude)."""
+    cols = ", ".join(ident(x) for x in c.columns)
+    params = c.index_parameters
+    index = ""
+    if params is not None:
+        if params.include_columns:
+            index += f" INCLUDE ({', '.join(ident(x) for x in params.include_columns)})"
+        if params.storage_parameters:
+            index += f" WITH ({params.storage_parameters})"
+        if params.tablespace:
+            index += f" USING INDEX TABLESPACE {ident(params.tablespace)}"
+    if c.type == "unique":
+        body = f"UNIQUE{' NULLS NOT DISTINCT' if c.nulls_not_distinct else ''} ({cols}){index}"
+    elif c.type == "primary_key":
+        body = f"PRIMARY KEY ({cols}){index}"
+    elif c.type == "check":
+        body = f"CHECK ({c.check})" + (" NO INHERIT" if c.no_inherit else "")
+    elif c.type == "foreign_key":
+        r = c.references
+        body = (f"FOREIGN KEY ({cols}) REFERENCES {ident(r.table)} ({', '.join(ident(x) for x in r.columns)}) "
+                + reference_options(r))
+    else:
+        e = c.exclude
+        body = f"EXCLUDE USING {e.index_method or 'gist'} ({e.elements}){index}" + (
+            f" WHERE ({e.predicate})" if e.predicate else "")
+    if c.deferrable:
+        body += " DEFERRABLE" + (" INITIALLY DEFERRED" if c.initially_deferred else "")
+    return f"CONSTRAINT {ident(c.name)} {body}"
 
 
 def rebuild(table: Table, mapping: dict[str, tuple[str, ColumnInfo]]) -> None:
@@ -41,28 +90,28 @@ def not_null_check(table: str, column: str) -> str:
 def add_not_null_check(ctx: Context, table: str, physical: str, logical: str) -> None:
     """NOT NULL, the zero-downtime way, part 1: a CHECK ... NOT VALID (no scan, a brief lock)."""
     name = not_null_check(table, logical)
-    if not ctx.exists("SELECT 1 FROM pg_constraint WHERE conname=%s", (name,)):
+    if not ctx.constraint_exists(table, name):
         ctx.ddl(f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(name)} CHECK ({ident(physical)} IS NOT NULL) NOT VALID")
 
 
 def finish_not_null(ctx: Context, table: str, column: str, logical: str) -> None:
     """Part 2: validate the check (no write lock), SET NOT NULL (uses the check: no scan), drop the check."""
     name = not_null_check(table, logical)
-    if ctx.exists("SELECT 1 FROM pg_constraint WHERE conname=%s", (name,)):
+    if ctx.constraint_exists(table, name):
         ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(name)}")
         ctx.ddl(f"ALTER TABLE {ctx.q(table)} ALTER COLUMN {ident(column)} SET NOT NULL")
         ctx.ddl(f"ALTER TABLE {ctx.q(table)} DROP CONSTRAINT IF EXISTS {ident(name)}")
 
 
 def add_check(ctx: Context, table: str, name: str, expression: str) -> None:
-    if not ctx.exists("SELECT 1 FROM pg_constraint WHERE conname=%s", (name,)):
+    if not ctx.constraint_exists(table, name):
         ctx.ddl(f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(name)} CHECK ({expression}) NOT VALID")
     ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(name)}")
 
 
 def add_foreign_key(ctx: Context, table: str, name: str, columns: list[str], ref_table: str,
                     ref_columns: list[str], on_delete: str, validate: bool = True) -> None:
-    if not ctx.exists("SELECT 1 FROM pg_constraint WHERE conname=%s", (name,)):
+    if not ctx.constraint_exists(table, name):
         ctx.ddl(
             f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(name)} FOREIGN KEY "
             f"({', '.join(ident(c) for c in columns)}) REFERENCES {ctx.q(ref_table)} "
@@ -91,10 +140,10 @@ def build_unique_index(ctx: Context, table: str, name: str, columns: list[str]) 
     )
 
 
-def finish_unique(ctx: Context, table: str, name: str) -> None:
+def finish_unique(ctx: Context, table: str, name: str, kind: str = "UNIQUE") -> None:
     index = unique_index_name(name)
     if ctx.exists("SELECT 1 FROM pg_class WHERE relname=%s", (index,)):
-        ctx.ddl(f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(name)} UNIQUE USING INDEX {ident(index)}")
+        ctx.ddl(f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(name)} {kind} USING INDEX {ident(index)}")
 
 
 def comment(ctx: Context, table: str, column: str, text: str | None) -> None:

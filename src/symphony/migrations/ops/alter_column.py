@@ -12,7 +12,7 @@ or rename it, without breaking the old version.
 
 from __future__ import annotations
 
-from symphony.migrations.catalog import ColumnInfo, Schema
+from symphony.migrations.catalog import INTERNAL_PREFIX, ColumnInfo, Schema
 from symphony.migrations.context import Context, ident, shadow
 from symphony.migrations.model import AlterColumn
 from symphony.migrations.ops import _columns as cols
@@ -48,6 +48,9 @@ class AlterColumnOp(Op):
             return
         table = schema.table(s.table)
         info = table.column(s.column)
+        if self.duplicates and info.physical.startswith(INTERNAL_PREFIX):
+            raise ValueError(f"column '{s.column}' of table '{s.table}' is already added or changed by an earlier "
+                             "operation of this migration: make it one operation")
         if not self.duplicates:
             if "default" in s.changes:
                 info.default = s.default
@@ -70,6 +73,10 @@ class AlterColumnOp(Op):
             ctx.save()
             return
         if not self.duplicates:
+            if "comment" in s.changes and "comment_before" not in memo:  # rollback puts it back
+                memo["comment_before"] = ctx.conn.execute(
+                    "SELECT col_description(%s::regclass, attnum) FROM pg_attribute WHERE attrelid=%s::regclass "
+                    "AND attname=%s", (ctx.q(table.physical), ctx.q(table.physical), info.physical)).fetchone()[0]
             memo.update(table=table.physical, column=info.physical)
             ctx.save()
             if "comment" in s.changes:
@@ -88,7 +95,9 @@ class AlterColumnOp(Op):
         # The new version's columns, as it names them (this column now read from the shadow).
         new_columns = {n: c.physical for n, c in table.columns.items()}
         new_columns[s.column] = new
-        ctx.create_trigger(table, s.column, up=(new, up), down=(info.physical, down), new_columns=new_columns)
+        check = (s.check.name, s.check.constraint) if s.check is not None else None
+        ctx.create_trigger(table, s.column, up=(new, up), down=(info.physical, down), new_columns=new_columns,
+                           check=check)
         memo["trigger"] = True
         ctx.save()
         if not memo.get("backfill:done"):
@@ -124,8 +133,7 @@ class AlterColumnOp(Op):
             if ctx.column_exists(table, memo["column"]):
                 ctx.ddl(f"ALTER TABLE {ctx.q(table)} DROP COLUMN {ident(memo['column'])}")
             ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME COLUMN {ident(memo['shadow'])} TO {ident(name)}")
-        if s.nullable is False or (s.nullable is None and ctx.exists(
-                "SELECT 1 FROM pg_constraint WHERE conname=%s", (cols.not_null_check(table, name),))):
+        if s.nullable is False or (s.nullable is None and ctx.constraint_exists(table, cols.not_null_check(table, name))):
             cols.finish_not_null(ctx, table, name, name)
         if s.unique is not None:
             cols.finish_unique(ctx, table, s.unique.name)
@@ -136,6 +144,8 @@ class AlterColumnOp(Op):
 
     def rollback(self, ctx: Context) -> None:
         memo = self.memo(ctx)
+        if "comment_before" in memo and ctx.column_exists(memo["table"], memo["column"]):
+            cols.comment(ctx, memo["table"], memo["column"], memo["comment_before"])
         if "shadow" not in memo:
             return
         ctx.drop_trigger(memo["table"], memo["name"])

@@ -9,7 +9,7 @@ validated then, when its expression's column names are the real ones).
 
 from __future__ import annotations
 
-from symphony.migrations.catalog import ColumnInfo, Schema
+from symphony.migrations.catalog import INTERNAL_PREFIX, ColumnInfo, Schema
 from symphony.migrations.context import Context, ident, shadow
 from symphony.migrations.model import CreateConstraint
 from symphony.migrations.ops import _columns as cols
@@ -29,6 +29,9 @@ class CreateConstraintOp(Op):
         table = schema.table(self.spec.table)
         for col in self.spec.columns:
             info = table.column(col)
+            if info.physical.startswith(INTERNAL_PREFIX):
+                raise ValueError(f"column '{col}' of table '{self.spec.table}' is already added or changed by an "
+                                 "earlier operation of this migration: constrain it in that operation")
             table.columns[col] = ColumnInfo(shadow(col), info.type, info.nullable, info.default)
 
     def start(self, ctx: Context, schema: Schema) -> None:
@@ -45,16 +48,20 @@ class CreateConstraintOp(Op):
                         + (f" DEFAULT {info.default}" if info.default is not None else ""))
         new_columns = {n: c.physical for n, c in table.columns.items()}
         new_columns.update({c: shadow(c) for c in s.columns})
+        # A check is enforced (by the trigger that fires last, once every shadow is set) until complete adds it.
+        last = max(s.columns, key=lambda c: ctx.trigger_name(table.physical, c))
         for col in s.columns:
             up = s.up.get(col) or ident(col)
             down = s.down.get(col) or ident(col)
-            ctx.create_trigger(table, col, up=(shadow(col), up), down=(olds[col], down), new_columns=new_columns)
+            check = (s.name, s.check) if s.type == "check" and s.check and col == last else None
+            ctx.create_trigger(table, col, up=(shadow(col), up), down=(olds[col], down), new_columns=new_columns,
+                               check=check)
         memo["triggers"] = True
         ctx.save()
         if not memo.get("backfill:done"):
             ctx.backfill(table, f"{self.memo_key}:backfill")
         shadows = [shadow(c) for c in s.columns]
-        if s.type == "unique":
+        if s.type in ("unique", "primary_key"):
             cols.build_unique_index(ctx, table.physical, s.name, shadows)
         elif s.type == "foreign_key" and s.references is not None:
             r = s.references
@@ -75,6 +82,8 @@ class CreateConstraintOp(Op):
                 ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME COLUMN {ident(shadow(col))} TO {ident(col)}")
         if s.type == "unique":
             cols.finish_unique(ctx, table, s.name)
+        elif s.type == "primary_key":
+            cols.finish_unique(ctx, table, s.name, kind="PRIMARY KEY")
         elif s.type == "foreign_key":
             ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(s.name)}")
         elif s.type == "check" and s.check:

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from symphony.migrations.catalog import Schema
 from symphony.migrations.context import Context, ident
-from symphony.migrations.model import CreateIndex
+from symphony.migrations.model import CreateIndex, IndexField
 from symphony.migrations.ops.base import Impact, Op
+
+
+def _element(table: Any, column: str, field: IndexField | None) -> str:
+    """One index element: the column (its physical name), collation, operator class, order, nulls."""
+    out = ident(table.columns[column].physical) if column in table.columns else column
+    if field is None:
+        return out
+    if field.collate:
+        out += f" COLLATE {ident(field.collate)}"
+    if field.opclass is not None and field.opclass.name:
+        out += f" {field.opclass.name}" + (f" ({', '.join(field.opclass.params)})" if field.opclass.params else "")
+    if field.sort:
+        out += f" {field.sort}"
+    if field.nulls:
+        out += f" NULLS {field.nulls}"
+    return out
 
 
 class CreateIndexOp(Op):
@@ -14,7 +32,7 @@ class CreateIndexOp(Op):
 
     def impact(self) -> Impact:
         s = self.spec
-        return Impact(f"create {'unique ' if s.unique else ''}index {s.name} on {s.table} ({', '.join(s.columns)}), "
+        return Impact(f"create {'unique ' if s.unique else ''}index {s.name} on {s.table} ({', '.join(list(s.columns))}), "
                       "concurrently", [s.table])
 
     def apply(self, schema: Schema) -> None:
@@ -28,7 +46,7 @@ class CreateIndexOp(Op):
         table = schema.table(s.table)
         self.memo(ctx).update(table=table.physical)
         ctx.save()
-        columns = ", ".join(ident(table.columns[c].physical) if c in table.columns else c for c in s.columns)
+        columns = ", ".join(_element(table, c, s.columns[c] if isinstance(s.columns, dict) else None) for c in s.columns)
         invalid = ctx.exists(
             "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid=i.indexrelid WHERE c.relname=%s AND NOT i.indisvalid",
             (s.name,),

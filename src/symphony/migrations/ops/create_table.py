@@ -5,7 +5,7 @@ from __future__ import annotations
 from symphony.migrations.catalog import ColumnInfo, Schema, Table
 from symphony.migrations.context import Context, ident, quote_literal
 from symphony.migrations.model import CreateTable
-from symphony.migrations.ops._columns import column_sql
+from symphony.migrations.ops._columns import column_sql, table_constraint_sql
 from symphony.migrations.ops.base import Impact, Op
 
 
@@ -23,6 +23,11 @@ class CreateTableOp(Op):
         for col in self.spec.columns:
             table.columns[col.name] = ColumnInfo(col.name, col.type, col.nullable and not col.pk, col.default)
         table.pk = [c.name for c in self.spec.columns if c.pk]
+        for constraint in self.spec.constraints:
+            if constraint.type == "primary_key":
+                table.pk = list(constraint.columns)
+            for col in constraint.columns:
+                table.column(col)
         schema.tables[self.spec.name] = table
 
     def start(self, ctx: Context, schema: Schema) -> None:
@@ -32,6 +37,7 @@ class CreateTableOp(Op):
         pk = [c.name for c in self.spec.columns if c.pk]
         if pk:
             cols.append(f"PRIMARY KEY ({', '.join(ident(c) for c in pk)})")
+        cols += [table_constraint_sql(c) for c in self.spec.constraints]
         ctx.ddl(f"CREATE TABLE IF NOT EXISTS {ctx.q(self.spec.name)} ({', '.join(cols)})")
         if self.spec.comment is not None:
             ctx.ddl(f"COMMENT ON TABLE {ctx.q(self.spec.name)} IS {quote_literal(self.spec.comment)}")

@@ -22,10 +22,10 @@ class RenameConstraintOp(Op):
         table = schema.table(self.spec.table).physical
         self.memo(ctx)["table"] = table
         ctx.save()
-        if ctx.exists("SELECT 1 FROM pg_constraint WHERE conname=%s", (self.spec.from_,)):
+        if ctx.constraint_exists(table, self.spec.from_):
             ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME CONSTRAINT {ident(self.spec.from_)} TO {ident(self.spec.to)}")
 
     def rollback(self, ctx: Context) -> None:
         table = self.memo(ctx).get("table")
-        if table and ctx.exists("SELECT 1 FROM pg_constraint WHERE conname=%s", (self.spec.to,)):
+        if table and ctx.constraint_exists(table, self.spec.to):
             ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME CONSTRAINT {ident(self.spec.to)} TO {ident(self.spec.from_)}")

@@ -22,6 +22,20 @@ class SetReplicaIdentityOp(Op):
 
     def start(self, ctx: Context, schema: Schema) -> None:
         table = schema.table(self.spec.table).physical
+        memo = self.memo(ctx)
+        if "before" not in memo:  # what rollback puts back (not overwritten by a resumed start)
+            memo["table"] = table
+            memo["before"] = ctx.conn.execute(
+                "SELECT CASE c.relreplident WHEN 'd' THEN 'DEFAULT' WHEN 'n' THEN 'NOTHING' WHEN 'f' THEN 'FULL' "
+                "ELSE 'USING INDEX ' || quote_ident(i.relname) END FROM pg_class c LEFT JOIN pg_index x "
+                "ON x.indrelid = c.oid AND x.indisreplident LEFT JOIN pg_class i ON i.oid = x.indexrelid "
+                "WHERE c.oid = %s::regclass", (ctx.q(table),)).fetchone()[0]
+            ctx.save()
         kind = self.spec.identity.type.upper()
         what = f"USING INDEX {ident(self.spec.identity.index)}" if kind == "INDEX" else kind
         ctx.ddl(f"ALTER TABLE {ctx.q(table)} REPLICA IDENTITY {what}")
+
+    def rollback(self, ctx: Context) -> None:
+        memo = self.memo(ctx)
+        if memo.get("before"):
+            ctx.ddl(f"ALTER TABLE {ctx.q(memo['table'])} REPLICA IDENTITY {memo['before']}")

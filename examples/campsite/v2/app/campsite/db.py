@@ -34,11 +34,24 @@ def conninfo(url: str) -> str:
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
-    """Check that the migrations created the tables this version uses (they run before the app)."""
+    """Check that the migrations made the tables this version uses; exit with a clear message if not.
+
+    v2 creates no table itself: the stack's migrations run before the app (`symphony deploy`), and
+    the URL's search_path selects the schema version (views shaped as v2 expects).
+    """
+    schema = conn.execute("SELECT current_schema()").fetchone()[0]
+    if schema is None:
+        path = conn.execute("SHOW search_path").fetchone()[0]
+        raise SystemExit(f"no schema of the search_path ({path}) exists: run the stack's migrations "
+                         "(symphony deploy)")
     rows = conn.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s", (schema,)
     ).fetchall()
-    missing = sorted(set(TABLES) - {r[0] for r in rows})
+    missing = sorted(set(TABLES) - {table for table, _ in rows})
     if missing:
-        raise SystemExit(f"tables missing in schema {conn.execute('SELECT current_schema()').fetchone()[0]}: "
-                         f"{', '.join(missing)} (the stack's migrations create them)")
+        raise SystemExit(f"tables missing in schema {schema}: {', '.join(missing)} (the stack's migrations "
+                         "create them: symphony deploy)")
+    hourly = {column for table, column in rows if table == "campground_hourly"}
+    if not {"temp_c", "temp_f"} <= hourly:
+        raise SystemExit(f"campground_hourly in schema {schema} has no temp_c/temp_f: this is the v1 schema "
+                         "(run the migrations, or set `schema: latest` on this service)")
