@@ -18,7 +18,7 @@ operations:
       columns:
         - {name: id, type: serial, pk: true}
         - {name: name, type: text, nullable: false}
-        - {name: price, type: text}
+        - {name: price, type: text, nullable: true}
 """
 
 

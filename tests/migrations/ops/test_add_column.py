@@ -1,41 +1,84 @@
-"""add_column: a shadow column backfilled by `up` and kept in step for old-version writes."""
+"""add_column: a shadow column filled by `up` (old version's writes and a backfill), renamed and
+constrained at complete; dropped on rollback."""
 
+from __future__ import annotations
+
+import psycopg
 import pytest
-from _base import OLD, columns, items
-from conftest import migration
+from _helpers import OLD, assert_clean, base, column_info, columns, constraints, start
 
 ADD = """
 operations:
   - add_column:
       table: items
-      up: upper(name)
-      column: {name: label, type: text, nullable: false, default: "'none'", unique: true}
+      up: "'item-' || name"
+      column:
+        name: slug
+        type: text
+        nullable: false
+        unique: true
+        comment: url part
+        check: {name: items_slug_length, constraint: length(slug) > 2}
+  - add_column:
+      table: items
+      column: {name: stock, type: integer, default: "10", nullable: true}
+  - add_column:
+      table: items
+      column:
+        name: parent_id
+        type: integer
+        nullable: true
+        references: {name: items_parent_fk, table: items, column: id}
 """
-NEW = "public_02_label"
 
 
-def test_start_backfills_and_keeps_old_writes_in_step(engine, sql):
-    items(engine, sql)
-    engine.start(migration("02_label", ADD), 1)
-    assert sql("SELECT label FROM items WHERE id = 3", schema=NEW) == [("ITEM3",)]
+def test_old_and_new_versions_during_the_migration_then_complete(engine, sql):
+    base(engine, sql)
+    new = start(engine, "02_add", ADD)
+    assert columns(sql, "items", new) == ["id", "name", "price", "slug", "stock", "parent_id"]
+    assert columns(sql, "items", OLD) == ["id", "name", "price"]
+    # Backfilled by up; the default for the plain column.
+    assert sql("SELECT slug, stock, parent_id FROM items WHERE id=2", schema=new) == [("item-n2", 10, None)]
+    # The old version's writes get up.
     sql("INSERT INTO items (name, price) VALUES ('old', '1')", schema=OLD)
-    assert sql("SELECT label FROM items WHERE name = 'old'", schema=NEW) == [("OLD",)]
-    sql("INSERT INTO items (name, price, label) VALUES ('new', '2', 'mine')", schema=NEW)
-    assert sql("SELECT label FROM items WHERE name = 'new'", schema=NEW) == [("mine",)]
-    assert "label" not in [r[0] for r in sql(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema=%s AND table_name='items'", (OLD,))]
+    assert sql("SELECT slug, stock FROM items WHERE name='old'", schema=new) == [("item-old", 10)]
+    sql("UPDATE items SET name='old2' WHERE name='old'", schema=OLD)
+    assert sql("SELECT slug FROM items WHERE name='old2'", schema=new) == [("item-old2",)]
+    # The new version writes its own values; the old version sees its rows.
+    sql("INSERT INTO items (name, slug, parent_id) VALUES ('new', 'my-slug', 1)", schema=new)
+    assert sql("SELECT slug, stock, parent_id FROM items WHERE name='new'", schema=new) == [("my-slug", 10, 1)]
+    assert sql("SELECT name, price FROM items WHERE name='new'", schema=OLD) == [("new", None)]
+    # The new version's constraints hold already.
+    with pytest.raises(psycopg.errors.CheckViolation):
+        sql("INSERT INTO items (name, slug) VALUES ('nul', NULL)", schema=new)
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        sql("INSERT INTO items (name, slug) VALUES ('dup', 'my-slug')", schema=new)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        sql("INSERT INTO items (name, slug, parent_id) VALUES ('fk', 'fk-slug', 999)", schema=new)
     engine.complete()
-    assert columns(sql) == ["id", "name", "price", "label"]
-    assert sql("SELECT is_nullable FROM information_schema.columns WHERE table_schema='public' "
-               "AND table_name='items' AND column_name='label'") == [("NO",)]
-    with pytest.raises(Exception, match="duplicate key"):
-        sql("INSERT INTO items (name, price, label) VALUES ('x', '1', 'mine')")
+    assert columns(sql, "items") == ["id", "name", "price", "slug", "stock", "parent_id"]
+    assert column_info(sql, "items", "slug") == ("text", False, None)
+    assert column_info(sql, "items", "stock") == ("integer", True, "10")
+    defs = constraints(sql, "items")
+    assert defs["items_slug_length"] == "CHECK ((length(slug) > 2))"
+    assert defs["items_parent_fk"] == "FOREIGN KEY (parent_id) REFERENCES items(id)"
+    assert defs["items_slug_key"] == "UNIQUE (slug)"
+    assert not any(name.startswith("_symphony_") for name in defs)
+    assert sql("SELECT col_description('public.items'::regclass, 4)") == [("url part",)]
+    assert sql("SELECT name, slug, stock FROM items ORDER BY id", schema=new) == [
+        ("n1", "item-n1", 10), ("n2", "item-n2", 10), ("n3", "item-n3", 10), ("old2", "item-old2", 10),
+        ("new", "my-slug", 10)]
+    sql("INSERT INTO items (name, slug) VALUES ('after', 'after')", schema=new)
+    assert_clean(sql, OLD)
 
 
-def test_rollback_removes_the_column_and_trigger(engine, sql):
-    items(engine, sql)
-    engine.start(migration("02_label", ADD), 1)
-    engine.rollback()
-    assert columns(sql) == ["id", "name", "price"]
-    assert sql("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '_symphony%%'") == [(0,)]
-    assert sql("SELECT count(*) FROM items") == [(100,)]
+def test_rollback_drops_the_new_columns_and_keeps_every_row(engine, sql):
+    base(engine, sql)
+    new = start(engine, "02_add", ADD)
+    sql("INSERT INTO items (name, slug) VALUES ('new', 'new-slug')", schema=new)
+    sql("INSERT INTO items (name, price) VALUES ('old', '1')", schema=OLD)
+    assert engine.rollback() == "02_add"
+    assert columns(sql, "items") == ["id", "name", "price"]
+    assert sql("SELECT name FROM items ORDER BY id") == [("n1",), ("n2",), ("n3",), ("new",), ("old",)]
+    assert set(constraints(sql, "items")) == {"items_pkey"}
+    assert_clean(sql, new)

@@ -1,17 +1,37 @@
-"""drop_index: dropped concurrently at complete."""
+"""drop_index: the index stays until complete (the old version may rely on it)."""
 
-from _base import items
-from conftest import migration
+from __future__ import annotations
+
+from _helpers import BASE, OLD, assert_clean, base, start
+
+WITH_INDEX = BASE + "  - create_index: {name: items_name_idx, table: items, columns: [name]}\n"
+DROP = """
+operations:
+  - drop_index: {name: items_name_idx}
+"""
 
 
-def _indexes(sql) -> set[str]:
-    return {r[0] for r in sql("SELECT indexname FROM pg_indexes WHERE tablename='items'")}
+def index_count(sql) -> int:
+    return sql("SELECT count(*) FROM pg_indexes WHERE indexname='items_name_idx'")[0][0]
 
 
-def test_drop_index_happens_at_complete(engine, sql):
-    items(engine, sql)
-    sql("CREATE INDEX items_name_idx ON items (name)")
-    engine.start(migration("02_drop", "operations:\n  - drop_index: {name: items_name_idx}\n"), 1)
-    assert "items_name_idx" in _indexes(sql)
+def test_the_index_stays_until_complete(engine, sql):
+    base(engine, sql, WITH_INDEX)
+    new = start(engine, "02_drop_idx", DROP)
+    assert index_count(sql) == 1
+    sql("INSERT INTO items (name) VALUES ('old')", schema=OLD)
+    sql("INSERT INTO items (name) VALUES ('new')", schema=new)
     engine.complete()
-    assert "items_name_idx" not in _indexes(sql)
+    assert index_count(sql) == 0
+    assert sql("SELECT count(*) FROM items", schema=new) == [(5,)]
+    assert_clean(sql, OLD)
+
+
+def test_rollback_keeps_the_index(engine, sql):
+    base(engine, sql, WITH_INDEX)
+    new = start(engine, "02_drop_idx", DROP)
+    sql("INSERT INTO items (name) VALUES ('new')", schema=new)
+    assert engine.rollback() == "02_drop_idx"
+    assert index_count(sql) == 1
+    assert sql("SELECT count(*) FROM items") == [(4,)]
+    assert_clean(sql, new)

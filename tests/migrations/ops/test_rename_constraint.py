@@ -1,13 +1,42 @@
-"""rename_constraint: at start; renamed back on rollback."""
+"""rename_constraint: constraint names are in no view, so the rename is made at start."""
 
-from _base import items
-from conftest import migration
+from __future__ import annotations
+
+from _helpers import OLD, assert_clean, base, constraints, start
+
+BASE = """
+operations:
+  - create_table:
+      name: items
+      columns:
+        - {name: id, type: serial, pk: true}
+        - {name: name, type: text, nullable: false, check: {name: items_name_short, constraint: length(name) < 10}}
+        - {name: price, type: text, nullable: true}
+"""
+RENAME = """
+operations:
+  - rename_constraint: {table: items, from: items_name_short, to: items_name_length}
+"""
 
 
-def test_rename_constraint_and_its_rollback(engine, sql):
-    items(engine, sql)
-    sql("ALTER TABLE items ADD CONSTRAINT price_len CHECK (length(price) < 10)")
-    engine.start(migration("02_rename", "operations:\n  - rename_constraint: {table: items, from: price_len, to: price_short}\n"), 1)
-    assert sql("SELECT count(*) FROM pg_constraint WHERE conname='price_short'") == [(1,)]
-    engine.rollback()
-    assert sql("SELECT count(*) FROM pg_constraint WHERE conname='price_len'") == [(1,)]
+def test_renamed_at_start_and_kept_at_complete(engine, sql):
+    base(engine, sql, BASE)
+    new = start(engine, "02_rename_check", RENAME)
+    assert "items_name_length" in constraints(sql, "items")
+    assert "items_name_short" not in constraints(sql, "items")
+    sql("INSERT INTO items (name) VALUES ('old')", schema=OLD)
+    sql("INSERT INTO items (name) VALUES ('new')", schema=new)
+    engine.complete()
+    assert constraints(sql, "items")["items_name_length"] == "CHECK ((length(name) < 10))"
+    assert sql("SELECT count(*) FROM items", schema=new) == [(5,)]
+    assert_clean(sql, OLD)
+
+
+def test_rollback_restores_the_name(engine, sql):
+    base(engine, sql, BASE)
+    new = start(engine, "02_rename_check", RENAME)
+    assert engine.rollback() == "02_rename_check"
+    assert "items_name_short" in constraints(sql, "items")
+    assert "items_name_length" not in constraints(sql, "items")
+    assert sql("SELECT count(*) FROM items") == [(3,)]
+    assert_clean(sql, new)
