@@ -241,11 +241,25 @@ class LockSampler:
          WHERE NOT l.granted AND l.waitstart IS NOT NULL AND a.application_name <> %s
     """
 
+    # What the load's slow statements (running > 20 ms) and the other busy backends are doing.
+    ACTIVITY = """
+        SELECT a.pid, a.query_start, a.application_name, a.backend_type,
+               coalesce(a.wait_event_type || ':' || a.wait_event, 'running (CPU or not instrumented)'),
+               extract(epoch FROM now() - a.query_start) * 1000, left(a.query, 100)
+          FROM pg_stat_activity a
+         WHERE a.pid <> pg_backend_pid()
+           AND ((a.application_name = %s AND a.state = 'active' AND now() - a.query_start > interval '20 ms')
+                OR a.backend_type IN ('autovacuum worker', 'checkpointer', 'walwriter', 'background writer')
+                   AND a.wait_event_type IS DISTINCT FROM 'Activity')
+    """
+
     def __init__(self, dsn: str, interval: float = 0.01) -> None:
         self.dsn = dsn
         self.interval = interval
         self.waits: dict[tuple[int, str], dict[str, Any]] = {}
         self.samples = 0
+        self.slow: dict[tuple[int, str], dict[str, Any]] = {}  # a slow load statement: its wait events seen
+        self.background: dict[str, int] = {}  # "backend type: wait event" -> samples seen busy
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -262,6 +276,15 @@ class LockSampler:
             while not self._stop.is_set():
                 rows = conn.execute(self.QUERY, (SAMPLER_APP,)).fetchall()
                 self.samples += 1
+                for pid, started, app, btype, wait, ms, text in conn.execute(self.ACTIVITY, (LOAD_APP,)).fetchall():
+                    if app != LOAD_APP:
+                        key = f"{btype}: {wait}" + (f" ({text[:40]})" if btype == "autovacuum worker" else "")
+                        self.background[key] = self.background.get(key, 0) + 1
+                        continue
+                    entry = self.slow.setdefault((pid, str(started)), {"ms": 0.0, "at": started.timestamp(),
+                                                                       "query": text, "waits": {}})
+                    entry["ms"] = max(entry["ms"], round(float(ms), 1))
+                    entry["waits"][wait] = entry["waits"].get(wait, 0) + 1
                 for pid, waitstart, app, locktype, mode, relation, ms, waiting, blockers in rows:
                     key = (pid, str(waitstart))
                     seen = self.waits.get(key)
@@ -271,6 +294,20 @@ class LockSampler:
                             "mode": mode, "relation": relation, "waiting": waiting, "blocked_by": blockers,
                         }
                 self._stop.wait(self.interval)
+
+    def slow_statements(self, origin: float, n: int = 8) -> dict[str, Any]:
+        """The load's slowest statements as sampled, with what they waited on (sample counts)."""
+        totals: dict[str, int] = {}
+        for entry in self.slow.values():
+            for wait, count in entry["waits"].items():
+                totals[wait] = totals.get(wait, 0) + count
+        top = sorted(self.slow.values(), key=lambda e: -e["ms"])[:n]
+        return {
+            "load_wait_events_over_20ms": dict(sorted(totals.items(), key=lambda kv: -kv[1])),
+            "slowest_sampled": [{**{k: v for k, v in e.items() if k != "at"}, "at_s": round(e["at"] - origin, 2)}
+                                for e in top],
+            "background_busy_samples": dict(sorted(self.background.items(), key=lambda kv: -kv[1])[:10]),
+        }
 
     def longest(self, app: bool) -> dict[str, Any] | None:
         waits = [w for w in self.waits.values() if (w["app"] == LOAD_APP) == app]
@@ -330,7 +367,14 @@ def _locks(sampler: LockSampler, origin: float) -> dict[str, Any]:
         "migration_longest_lock_wait_ms": own["ms"] if own else 0.0,
         "migration_longest_lock_wait": own,
         "lock_samples": sampler.samples,
+        "diagnosis": sampler.slow_statements(origin),
     }
+
+
+def _checkpoints(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _table(dsn: str, rows: int) -> None:
@@ -348,6 +392,7 @@ def _table(dsn: str, rows: int) -> None:
                 "now() - g * interval '1 minute', (random() * 55 - 20)::real "
                 "FROM generate_series(%s::bigint, %s::bigint) g", (start + 1, min(start + chunk, rows)))
         conn.execute("VACUUM ANALYZE readings")
+        conn.execute("CHECKPOINT")  # the load's WAL does not pay for the table's creation
     _log(f"  table of {rows} rows in {time.time() - t0:.1f}s")
 
 
@@ -361,6 +406,7 @@ def symphony_scenario(folder: Path, dsn: str, args: argparse.Namespace) -> dict[
 
     engine = Engine(_with(dsn, application_name="symphony-engine"), events=event)
     migration = parse_migration(MIGRATION, Path("02_temp_f.yaml"))
+    checkpoints = _checkpoints(dsn)
     with (load_process(folder, _with(dsn, application_name=LOAD_APP), ("temp", "temp_c"), VERSION_SCHEMA,
                        args.rate, args.connections, args.rows) as load,
           LockSampler(dsn) as sampler):
@@ -414,6 +460,7 @@ def symphony_scenario(folder: Path, dsn: str, args: argparse.Namespace) -> dict[
         "during_complete": {k: v for k, v in _summary(during_complete).items() if k != "errors"},
         "slowest_queries": _slowest(records, marks, t0),
         "steps": steps,
+        "checkpoints_during": _checkpoints(dsn) - checkpoints,
         "rows_without_temp_f_after": missing[0] if missing else None,
         "index_valid": bool(index and index[0]),
     }

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import yaml
 from conftest import ROOT, Symphony, free_port, kill_leftovers
 
 EXAMPLE = ROOT / "examples" / "campsite"
@@ -118,6 +119,7 @@ def test_v1_to_v2_under_load_loses_no_request_and_no_row(campsite, load):
     out = campsite.sym.run("deploy", timeout=170)
     result = ld.stop()
     assert out.returncode == 0, out.stdout + out.stderr
+    print(out.stdout, {k: result[k] for k in ("requests", "failed", "non_2xx", "connect_errors", "status_codes")})
     assert result["requests"] > 0 and result["connect_errors"] == 0, result
     assert result["failed"] == 0 and result["non_2xx"] == 0, (result["status_codes"], result["errors"])
 
@@ -194,3 +196,21 @@ def test_fresh_v2_install_gets_its_tables_from_the_migrations(campsite):
     hours = campsite.temperatures(campsite.campground_with_data())["hours"]
     assert len(hours) == 24 and any(h["temp_c"] is not None for h in hours)
     assert all(h["temp_f"] is None or abs(h["temp_f"] - (h["temp_c"] * 9 / 5 + 32)) < 0.02 for h in hours)
+
+
+def test_v2_app_stops_clearly_without_the_migrations(dsn):
+    """v2 creates no table: on a database without the migrations, its check names what is missing."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("campsite_v2_db", EXAMPLE / "v2" / "app" / "campsite" / "db.py")
+    db = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(db)
+    with db.connect(dsn) as conn, pytest.raises(SystemExit, match="tables missing in schema public: campground_hourly"):
+        db.ensure_schema(conn)
+    with db.connect(_version(dsn, V2)) as conn, pytest.raises(SystemExit, match="no schema of the search_path"):
+        db.ensure_schema(conn)
+    with psycopg.connect(dsn, autocommit=True) as conn:  # v1's tables: still not what v2 reads
+        base = yaml.safe_load((EXAMPLE / "v2" / "migrations" / "00_base.yaml").read_text())
+        conn.execute(base["operations"][0]["sql"]["up"])
+    with db.connect(dsn) as conn, pytest.raises(SystemExit, match="no temp_c/temp_f"):
+        db.ensure_schema(conn)

@@ -127,9 +127,6 @@ def test_rollback_drops_the_constraint_and_keeps_every_row(engine, sql, text):
     assert_clean(sql, new)
 
 
-@pytest.mark.xfail(reason="a duplicated column (create_constraint, alter_column) does not carry the old column's "
-                          "existing constraints and indexes over: complete drops the old column and them with it",
-                   strict=True)
 def test_existing_constraints_of_a_duplicated_column_survive_complete(engine, sql):
     base(engine, sql, BASE.replace("{name: price, type: text, nullable: true}",
                                    "{name: price, type: text, nullable: true, check: {name: items_price_short, "

@@ -15,6 +15,7 @@ from __future__ import annotations
 from symphony.migrations.catalog import INTERNAL_PREFIX, ColumnInfo, Schema
 from symphony.migrations.context import Context, ident, shadow
 from symphony.migrations.model import AlterColumn
+from symphony.migrations.ops import _carry
 from symphony.migrations.ops import _columns as cols
 from symphony.migrations.ops.base import Impact, Op
 from symphony.migrations.ops.rename_column import rename_in_schema
@@ -102,6 +103,7 @@ class AlterColumnOp(Op):
         ctx.save()
         if not memo.get("backfill:done"):
             ctx.backfill(table, f"{self.memo_key}:backfill")
+        _carry.carry(ctx, table.physical, {info.physical: new}, memo)
         nullable = s.nullable if s.nullable is not None else info.nullable
         if not nullable:
             cols.add_not_null_check(ctx, table.physical, new, s.column)
@@ -133,6 +135,7 @@ class AlterColumnOp(Op):
             if ctx.column_exists(table, memo["column"]):
                 ctx.ddl(f"ALTER TABLE {ctx.q(table)} DROP COLUMN {ident(memo['column'])}")
             ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME COLUMN {ident(memo['shadow'])} TO {ident(name)}")
+        _carry.finish(ctx, table, memo)
         if s.nullable is False or (s.nullable is None and ctx.constraint_exists(table, cols.not_null_check(table, name))):
             cols.finish_not_null(ctx, table, name, name)
         if s.unique is not None:
@@ -149,5 +152,6 @@ class AlterColumnOp(Op):
         if "shadow" not in memo:
             return
         ctx.drop_trigger(memo["table"], memo["name"])
+        _carry.undo(ctx, memo["table"], memo)
         if ctx.column_exists(memo["table"], memo["shadow"]):
             ctx.ddl(f"ALTER TABLE {ctx.q(memo['table'])} DROP COLUMN IF EXISTS {ident(memo['shadow'])}")

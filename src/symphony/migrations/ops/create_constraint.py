@@ -12,6 +12,7 @@ from __future__ import annotations
 from symphony.migrations.catalog import INTERNAL_PREFIX, ColumnInfo, Schema
 from symphony.migrations.context import Context, ident, shadow
 from symphony.migrations.model import CreateConstraint
+from symphony.migrations.ops import _carry
 from symphony.migrations.ops import _columns as cols
 from symphony.migrations.ops.base import Impact, Op
 
@@ -60,6 +61,7 @@ class CreateConstraintOp(Op):
         ctx.save()
         if not memo.get("backfill:done"):
             ctx.backfill(table, f"{self.memo_key}:backfill")
+        _carry.carry(ctx, table.physical, {olds[c]: shadow(c) for c in s.columns}, memo)
         shadows = [shadow(c) for c in s.columns]
         if s.type in ("unique", "primary_key"):
             cols.build_unique_index(ctx, table.physical, s.name, shadows)
@@ -80,6 +82,7 @@ class CreateConstraintOp(Op):
                 if ctx.column_exists(table, old):
                     ctx.ddl(f"ALTER TABLE {ctx.q(table)} DROP COLUMN {ident(old)}")
                 ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME COLUMN {ident(shadow(col))} TO {ident(col)}")
+        _carry.finish(ctx, table, memo)
         if s.type == "unique":
             cols.finish_unique(ctx, table, s.name)
         elif s.type == "primary_key":
@@ -93,6 +96,7 @@ class CreateConstraintOp(Op):
         memo = self.memo(ctx)
         if "table" not in memo:
             return
+        _carry.undo(ctx, memo["table"], memo)
         for col in memo["columns"]:
             ctx.drop_trigger(memo["table"], col)
             ctx.ddl(f"ALTER TABLE {ctx.q(memo['table'])} DROP COLUMN IF EXISTS {ident(shadow(col))}")

@@ -1,0 +1,119 @@
+"""Carry a column's existing indexes and constraints over to its shadow, so complete keeps them.
+
+When an operation duplicates a column (alter_column, create_constraint), the contract step drops
+the old column, and PostgreSQL drops every index and constraint on it. So at start each index
+and each unique, check and foreign-key constraint of the table that involves the column is
+recreated on the shadow under a temporary name (indexes concurrently, constraints NOT VALID or
+through a concurrently built index); at complete, once the old ones are gone, they are validated
+and take their original names. Primary keys and foreign keys of other tables that point at the
+column are not carried over (the plan says so: such a column is better changed in two steps).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from symphony.migrations.context import Context, ident
+
+_PREFIX = "_symphony_dup_"
+
+
+def _dup(name: str) -> str:
+    return f"{_PREFIX}{name}"[:63]
+
+
+def _swap(definition: str, old: str, new: str) -> str:
+    """`definition` with the column `old` (quoted or bare, as PostgreSQL prints it) replaced by `new`."""
+    quoted = re.sub(rf'"{re.escape(old)}"', ident(new), definition)
+    return re.sub(rf"(?<![\w\"]){re.escape(old)}(?![\w\"])", ident(new), quoted)
+
+
+def carry(ctx: Context, table: str, columns: dict[str, str], memo: dict[str, Any]) -> None:
+    """At start: recreate the indexes and constraints that involve the old columns (keys of `columns`)
+    on their shadows (values)."""
+    olds = list(columns)
+    carried = memo.setdefault("carried", {"indexes": [], "constraints": []})
+    rows = ctx.conn.execute(
+        """
+        SELECT DISTINCT ic.relname, pg_get_indexdef(x.indexrelid)
+        FROM pg_index x
+        JOIN pg_class ic ON ic.oid = x.indexrelid
+        JOIN pg_class t ON t.oid = x.indrelid
+        JOIN pg_namespace n ON n.oid = t.relnamespace
+        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attname = ANY(%s)
+        WHERE n.nspname = %s AND t.relname = %s AND a.attnum = ANY(x.indkey) AND NOT x.indisprimary
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid AND c.conrelid = t.oid)
+          AND ic.relname NOT LIKE '\\_symphony%%'
+        """,
+        (olds, ctx.schema, table),
+    ).fetchall()
+    for name, definition in rows:
+        dup = _dup(name)
+        statement = definition
+        for old, new in columns.items():
+            statement = _swap(statement, old, new)
+        statement = re.sub(r"^CREATE (UNIQUE )?INDEX \S+ ON", lambda m, dup=dup: f"CREATE {m.group(1) or ''}INDEX "
+                           f"CONCURRENTLY IF NOT EXISTS {ident(dup)} ON", statement, count=1)
+        ctx.concurrently(statement)
+        if [name, dup] not in carried["indexes"]:
+            carried["indexes"].append([name, dup])
+    constraints = ctx.conn.execute(
+        """
+        SELECT DISTINCT c.conname, c.contype, pg_get_constraintdef(c.oid)
+        FROM pg_constraint c
+        JOIN pg_class t ON t.oid = c.conrelid
+        JOIN pg_namespace n ON n.oid = t.relnamespace
+        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attname = ANY(%s)
+        WHERE n.nspname = %s AND t.relname = %s AND a.attnum = ANY(c.conkey) AND c.contype IN ('u', 'c', 'f')
+          AND c.conname NOT LIKE '\\_symphony%%'
+        """,
+        (olds, ctx.schema, table),
+    ).fetchall()
+    for name, kind, definition in constraints:
+        dup = _dup(name)
+        swapped = definition
+        for old, new in columns.items():
+            swapped = _swap(swapped, old, new)
+        if kind == "u":
+            columns = re.search(r"\((.*)\)", swapped)
+            if columns and not ctx.exists("SELECT 1 FROM pg_class WHERE relname=%s", (dup,)):
+                ctx.concurrently(f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {ident(dup)} ON "
+                                 f"{ctx.q(table)} ({columns.group(1)})")
+        elif not ctx.constraint_exists(table, dup):
+            try:
+                ctx.ddl(f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(dup)} {swapped} NOT VALID")
+            except Exception as exc:  # e.g. a check that no longer type-checks on the new type
+                ctx.events(f"constraint {name} not carried over to the new column: {str(exc).splitlines()[0]}")
+                continue
+        if [name, dup, kind] not in carried["constraints"]:
+            carried["constraints"].append([name, dup, kind])
+    ctx.save()
+
+
+def finish(ctx: Context, table: str, memo: dict[str, Any]) -> None:
+    """At complete, after the old column (and its indexes and constraints) was dropped."""
+    carried = memo.get("carried") or {}
+    for name, dup in carried.get("indexes", []):
+        if ctx.exists("SELECT 1 FROM pg_class WHERE relname=%s", (dup,)):
+            ctx.ddl(f"ALTER INDEX {ident(ctx.schema)}.{ident(dup)} RENAME TO {ident(name)}")
+    for name, dup, kind in carried.get("constraints", []):
+        if kind == "u":
+            if ctx.exists("SELECT 1 FROM pg_class WHERE relname=%s", (dup,)) and not ctx.constraint_exists(table, name):
+                ctx.ddl(f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(name)} UNIQUE USING INDEX {ident(dup)}")
+        elif ctx.constraint_exists(table, dup):
+            ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(dup)}")
+            if not ctx.constraint_exists(table, name):
+                ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME CONSTRAINT {ident(dup)} TO {ident(name)}")
+
+
+def undo(ctx: Context, table: str, memo: dict[str, Any]) -> None:
+    """On rollback: drop what start carried over (dropping the shadow column drops most of it anyway)."""
+    carried = memo.get("carried") or {}
+    for _, dup in carried.get("indexes", []):
+        ctx.concurrently(f"DROP INDEX CONCURRENTLY IF EXISTS {ident(ctx.schema)}.{ident(dup)}")
+    for _, dup, kind in carried.get("constraints", []):
+        if kind == "u":
+            ctx.concurrently(f"DROP INDEX CONCURRENTLY IF EXISTS {ident(ctx.schema)}.{ident(dup)}")
+        elif ctx.exists("SELECT 1 FROM pg_class WHERE relname=%s AND relnamespace=%s::regnamespace", (table, ctx.schema)):
+            ctx.ddl(f"ALTER TABLE {ctx.q(table)} DROP CONSTRAINT IF EXISTS {ident(dup)}")
