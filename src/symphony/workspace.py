@@ -52,6 +52,11 @@ class ServiceStatus:
 
 class Workspace:
     def __init__(self, stack: Stack) -> None:
+        if stack.runtime != "local":
+            raise UsageError(
+                f"{stack.file}: runtime {stack.runtime}: this version deploys with the local runtime only",
+                fix="symphony render DIR writes the Kubernetes manifests; symphony export terraform DIR the Terraform",
+            )
         self.stack = stack
         self.layout = Layout.for_stack(stack.root)
         self.runtime = LocalRuntime(stack.root)

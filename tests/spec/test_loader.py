@@ -150,7 +150,7 @@ def test_missing_spec_file_is_clear(tmp_path):
 def test_json_schema_describes_the_spec():
     schema = json_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert set(schema["properties"]) == {"name", "runtime", "services"}
+    assert set(schema["properties"]) == {"name", "runtime", "kubernetes", "services"}
     assert schema["additionalProperties"] is False
     service = schema["$defs"]["Service"]
     assert {"run", "job", "postgres", "env", "depends_on", "schedule"} <= set(service["properties"])

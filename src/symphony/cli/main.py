@@ -306,6 +306,58 @@ def restore(args: tuple[str, ...], yes: bool) -> None:
 
 @cli.command()
 @STACK
+@click.option("--runtime", type=click.Choice(["kubernetes"]), default="kubernetes", show_default=True)
+@click.option("--output", "-o", type=click.Path(file_okay=False), default=None,
+              help="Write one YAML file per object into this folder (default: all to stdout).")
+@handle_errors
+def render(stack: str, runtime: str, output: str | None) -> None:
+    """Render the stack as Kubernetes manifests (plain YAML; no cluster needed)."""
+    import yaml
+
+    from symphony.runtimes.kubernetes.render import render as render_stack
+    from symphony.spec import load_stack
+
+    objects = render_stack(load_stack(stack))
+    if output is None:
+        click.echo(yaml.safe_dump_all(objects, sort_keys=False), nl=False)
+        return
+    from pathlib import Path
+
+    folder = Path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, obj in enumerate(objects):
+        name = f"{i:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
+        (folder / name).write_text(yaml.safe_dump(obj, sort_keys=False))
+    _console().print(f"Wrote {len(objects)} manifests to {folder}.")
+
+
+@cli.group()
+def export() -> None:
+    """Export the stack for other tools."""
+
+
+@export.command("terraform")
+@STACK
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="The .tf.json file to write (default: stdout).")
+@handle_errors
+def export_terraform(stack: str, output: str | None) -> None:
+    """Terraform JSON with kubernetes_manifest resources (hashicorp/kubernetes provider)."""
+    from symphony.runtimes.kubernetes.terraform import export as export_stack
+    from symphony.spec import load_stack
+
+    text = json.dumps(export_stack(load_stack(stack)), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        from pathlib import Path
+
+        Path(output).write_text(text)
+        _console().print(f"Wrote {output}.")
+
+
+@cli.command()
+@STACK
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for everything to be healthy.")
 @handle_errors
 def up(stack: str, timeout: float) -> None:

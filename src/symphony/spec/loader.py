@@ -10,7 +10,15 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from symphony.errors import SpecError
-from symphony.spec.models import PostgresSpec, RolloutSpec, Service, Stack, describe, did_you_mean
+from symphony.spec.models import (
+    KubernetesSpec,
+    PostgresSpec,
+    RolloutSpec,
+    Service,
+    Stack,
+    describe,
+    did_you_mean,
+)
 
 SPEC_FILE = "symphony.yaml"
 _SPEC_NAMES = (SPEC_FILE, "symphony.yml")
@@ -170,6 +178,8 @@ def _model_at(path: Path_) -> type[BaseModel] | None:
     """Which model holds the mapping at `path`."""
     if not path:
         return Stack
+    if path == ("kubernetes",):
+        return KubernetesSpec
     if len(path) == 2 and path[0] == "services":
         return Service
     if len(path) == 3 and path[0] == "services" and path[2] == "postgres":

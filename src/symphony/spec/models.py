@@ -353,6 +353,9 @@ class Service(BaseModel):
         10.0, description="How long a graceful stop may take before SIGKILL: 10s, 500ms, 2m or seconds."
     )
     replicas: Integer = Field(1, ge=1, le=16, description="Instances of a run service (behind the traffic switch).")
+    image: str | None = Field(
+        None, description="The container image of a run service or job (the kubernetes runtime needs it)."
+    )
     schema_: str | None = Field(
         None,
         alias="schema",
@@ -435,7 +438,7 @@ class Service(BaseModel):
         kind = self.kind
         if kind == "postgres":
             for field_name in ("source", "build", "port", "bind", "health", "env", "schedule", "replicas", "rollout",
-                               "schema_"):
+                               "schema_", "image"):
                 key = field_name.rstrip("_")
                 if field_name in written:
                     fix = f"use postgres.{key}" if key in ("port", "bind") else "remove it"
@@ -468,6 +471,16 @@ def split_command(command: str) -> list[str]:
     return shlex.split(command, comments=False)
 
 
+class KubernetesSpec(BaseModel):
+    """The cluster a kubernetes stack goes to (kubeconfig found as kubectl finds it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    context: str | None = Field(None, description="The kubeconfig context (default: the current one).")
+    namespace: str | None = Field(None, description="The namespace (default: the stack's name).")
+    storage: str = Field("1Gi", description="The volume size of each postgres service.")
+
+
 class Stack(BaseModel):
     """A stack: the services Symphony brings up together, read from symphony.yaml."""
 
@@ -476,7 +489,12 @@ class Stack(BaseModel):
     name: Annotated[str, BeforeValidator(_stack_name), Field(pattern=f"^{STACK_NAME.pattern}$")] = Field(
         description="The stack's name: lowercase letters, digits and -."
     )
-    runtime: Literal["local"] = Field("local", description="Where the stack runs: local (the only runtime for now).")
+    runtime: Literal["local", "kubernetes"] = Field(
+        "local", description="Where the stack runs: local (this machine) or kubernetes (render/export for now)."
+    )
+    kubernetes: KubernetesSpec = Field(
+        default_factory=lambda: KubernetesSpec(), description="Where on Kubernetes: context and namespace."
+    )
     services: Annotated[dict[ServiceName, Service], AfterValidator(_some_services)] = Field(
         description="The services by name (lowercase letters, digits, - and _)."
     )
@@ -505,7 +523,7 @@ class Stack(BaseModel):
         if "file" in context:
             for key in ("file", "root"):
                 if key in data:
-                    raise problem(f"unknown key '{key}'", at=(key,), fix="valid keys: name, runtime, services")
+                    raise problem(f"unknown key '{key}'", at=(key,), fix="valid keys: name, runtime, kubernetes, services")
             data["file"] = context["file"]
         if data.get("file") is not None and data.get("root") is None:
             data["root"] = Path(data["file"]).parent

@@ -1,0 +1,230 @@
+"""A stack as Kubernetes objects: plain dicts, ready for YAML, server-side apply or Terraform.
+
+- run service -> Deployment (rolling update from `rollout`: maxSurge, maxUnavailable 0,
+  minReadySeconds = min_healthy, progressDeadlineSeconds = healthy_deadline; a readiness probe
+  from `health`; a preStop wait and a termination grace period above `drain`, so no request is
+  dropped while endpoints update) + Service.
+- postgres -> StatefulSet with a volumeClaimTemplate kept on delete and scale-down, a headless
+  Service, and a readiness probe (pg_isready). Its password lives in a Secret that Symphony
+  creates at apply time (never in a rendered manifest); containers read it by secretKeyRef.
+- job -> Job; job with `schedule` -> CronJob.
+- `${svc.output}` references become Service DNS names, ports, and secretKeyRefs (a value mixing a
+  secret with text uses Kubernetes' $(VAR) expansion of an earlier variable).
+Every object carries labels marking it as Symphony's and the stack's.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from symphony.errors import SpecError
+from symphony.spec import Service, Stack, find_refs
+
+MANAGED_BY = "symphony"
+PG_PORT = 5432
+
+
+def namespace(stack: Stack) -> str:
+    return stack.kubernetes.namespace or stack.name
+
+
+def object_name(stack: Stack, service: str) -> str:
+    """A DNS-1123 name for a service's objects: STACK-SERVICE."""
+    return re.sub(r"[^a-z0-9-]", "-", f"{stack.name}-{service}")[:63].strip("-")
+
+
+def secret_name(stack: Stack, service: str) -> str:
+    return object_name(stack, service)
+
+
+def labels(stack: Stack, service: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": service,
+        "app.kubernetes.io/part-of": stack.name,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+
+
+def _selector(stack: Stack, service: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": service, "app.kubernetes.io/part-of": stack.name}
+
+
+def _meta(stack: Stack, service: str, name: str | None = None) -> dict[str, Any]:
+    return {"name": name or object_name(stack, service), "namespace": namespace(stack), "labels": labels(stack, service)}
+
+
+def render(stack: Stack) -> list[dict[str, Any]]:
+    """Every object of the stack, dependencies first (the graph's order)."""
+    from symphony.graph import Graph
+
+    _check(stack)
+    out: list[dict[str, Any]] = []
+    for name in Graph.from_stack(stack).order():
+        svc = stack.services[name]
+        if svc.kind == "postgres":
+            out += _postgres(stack, name, svc)
+        elif svc.kind == "service":
+            out += _service(stack, name, svc)
+        else:
+            out.append(_job(stack, name, svc))
+    return out
+
+
+def _check(stack: Stack) -> None:
+    for name, svc in stack.services.items():
+        if svc.kind != "postgres" and not svc.image:
+            raise SpecError(
+                f"the kubernetes runtime needs an image for {svc.kind} '{name}'", file=stack.file,
+                key=f"services.{name}.image", fix="set image: (e.g. registry.example.com/campsite:1.2)",
+            )
+
+
+# ------------------------------------------------------------------------------------------- env
+def _outputs(stack: Stack, service: str) -> dict[str, str]:
+    """Non-secret outputs of a service on the cluster."""
+    svc = stack.services[service]
+    host = f"{object_name(stack, service)}.{namespace(stack)}.svc"
+    if svc.kind == "postgres":
+        database = svc.postgres.databases[0] if svc.postgres and svc.postgres.databases else "postgres"
+        return {"host": host, "port": str(PG_PORT), "user": svc.postgres.user if svc.postgres else "symphony",
+                "database": database}
+    if svc.kind == "service" and svc.port:
+        return {"host": host, "port": str(svc.port), "url": f"http://{host}:{svc.port}"}
+    return {"host": host}
+
+
+def _env(stack: Stack, svc: Service, port: int | None) -> list[dict[str, Any]]:
+    """Container env: references resolved to DNS names, secrets by secretKeyRef, never by value."""
+    secret_vars: list[dict[str, Any]] = []
+    plain: list[dict[str, Any]] = []
+    for key, value in svc.env.items():
+        refs = find_refs(value)
+        secrets = [r for r in refs if r.output in ("password", "url") and stack.services[r.service].kind == "postgres"]
+        if len(refs) == 1 and secrets and value.strip() == refs[0].text:
+            ref = refs[0]
+            plain.append({"name": key, "valueFrom": {"secretKeyRef": {"name": secret_name(stack, ref.service),
+                                                                       "key": ref.output}}})
+            continue
+        text = value.replace("$${", "\0")
+        for ref in refs:
+            if ref in secrets:
+                var = f"SYMPHONY_{ref.service.upper().replace('-', '_')}_{ref.output.upper()}"
+                if not any(v["name"] == var for v in secret_vars):
+                    secret_vars.append({"name": var, "valueFrom": {"secretKeyRef": {
+                        "name": secret_name(stack, ref.service), "key": ref.output}}})
+                text = text.replace(ref.text, f"$({var})")
+            else:
+                text = text.replace(ref.text, _outputs(stack, ref.service)[ref.output])
+        plain.append({"name": key, "value": text.replace("\0", "${")})
+    base = [{"name": "SYMPHONY_SERVICE", "value": svc.name}]
+    if port:
+        base.append({"name": "PORT", "value": str(port)})
+    return secret_vars + base + plain
+
+
+def _container(stack: Stack, svc: Service, port: int | None) -> dict[str, Any]:
+    argv = svc.command() or []
+    container: dict[str, Any] = {"name": svc.name, "image": svc.image, "command": argv,
+                                 "env": _env(stack, svc, port)}
+    if port:
+        container["ports"] = [{"name": "http", "containerPort": port}]
+    return container
+
+
+# ------------------------------------------------------------------------------------------- kinds
+def _service(stack: Stack, name: str, svc: Service) -> list[dict[str, Any]]:
+    port = svc.port or 8080
+    rollout = svc.rollout
+    container = _container(stack, svc, port)
+    if svc.health:
+        container["readinessProbe"] = {"httpGet": {"path": svc.health, "port": "http"}, "periodSeconds": 1,
+                                       "failureThreshold": 3}
+    # Endpoints take a moment to drop a terminating pod: wait, then let in-flight requests finish.
+    pre_stop = min(10, max(1, math.ceil(rollout.drain / 6)))
+    container["lifecycle"] = {"preStop": {"sleep": {"seconds": pre_stop}}}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(stack, name),
+        "spec": {
+            "replicas": svc.replicas,
+            "selector": {"matchLabels": _selector(stack, name)},
+            "minReadySeconds": math.ceil(rollout.min_healthy),
+            "progressDeadlineSeconds": max(math.ceil(rollout.healthy_deadline), math.ceil(rollout.min_healthy) + 1),
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {
+                "maxSurge": svc.replicas if rollout.strategy == "blue-green" else rollout.max_surge,
+                "maxUnavailable": 0}},
+            "template": {
+                "metadata": {"labels": labels(stack, name)},
+                "spec": {
+                    "terminationGracePeriodSeconds": pre_stop + math.ceil(rollout.drain) + math.ceil(svc.stop_grace),
+                    "containers": [container],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(stack, name),
+        "spec": {"selector": _selector(stack, name), "ports": [{"name": "http", "port": port, "targetPort": "http"}]},
+    }
+    return [deployment, service]
+
+
+def _postgres(stack: Stack, name: str, svc: Service) -> list[dict[str, Any]]:
+    pg = svc.postgres
+    assert pg is not None
+    database = pg.databases[0] if pg.databases else "postgres"
+    secret = secret_name(stack, name)
+    container = {
+        "name": "postgres",
+        "image": f"postgres:{pg.version}",
+        "env": [
+            {"name": "POSTGRES_USER", "value": pg.user},
+            {"name": "POSTGRES_DB", "value": database},
+            {"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}},
+            {"name": "POSTGRES_INITDB_ARGS", "value": "--auth-host=scram-sha-256"},
+            {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
+        ],
+        "ports": [{"name": "postgres", "containerPort": PG_PORT}],
+        "readinessProbe": {"exec": {"command": ["pg_isready", "-U", pg.user, "-d", database]}, "periodSeconds": 2},
+        "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}],
+    }
+    statefulset = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": _meta(stack, name),
+        "spec": {
+            "serviceName": object_name(stack, name),
+            "replicas": 1,
+            "selector": {"matchLabels": _selector(stack, name)},
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+            "template": {"metadata": {"labels": labels(stack, name)},
+                         "spec": {"terminationGracePeriodSeconds": 60, "containers": [container]}},
+            "volumeClaimTemplates": [{
+                "metadata": {"name": "data", "labels": labels(stack, name)},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": stack.kubernetes.storage}}},
+            }],
+        },
+    }
+    headless = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(stack, name),
+        "spec": {"clusterIP": "None", "selector": _selector(stack, name),
+                 "ports": [{"name": "postgres", "port": PG_PORT, "targetPort": "postgres"}]},
+    }
+    return [statefulset, headless]
+
+
+def _job(stack: Stack, name: str, svc: Service) -> dict[str, Any]:
+    pod = {"metadata": {"labels": labels(stack, name)},
+           "spec": {"restartPolicy": "Never", "containers": [_container(stack, svc, None)]}}
+    job_spec = {"backoffLimit": 2, "template": pod}
+    if svc.schedule:
+        return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": _meta(stack, name),
+                "spec": {"schedule": svc.schedule, "concurrencyPolicy": "Forbid", "jobTemplate": {"spec": job_spec}}}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": _meta(stack, name), "spec": job_spec}
