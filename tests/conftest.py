@@ -262,3 +262,13 @@ def sql(dsn: str) -> Callable[..., list[tuple[Any, ...]]]:
             return cur.fetchall() if cur.description else []
 
     return run
+
+
+# ------------------------------------------------------------------------------------ kubernetes
+@pytest.fixture(scope="session")
+def k8s_cluster() -> Iterator[Any]:
+    """A real control plane (etcd, kube-apiserver, controller-manager, scheduler) with kwok nodes."""
+    from k8s.cluster import cluster
+
+    with cluster() as c:
+        yield c
