@@ -202,15 +202,16 @@ def test_v2_app_stops_clearly_without_the_migrations(dsn):
     """v2 creates no table: on a database without the migrations, its check names what is missing."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("campsite_v2_db", EXAMPLE / "v2" / "app" / "campsite" / "db.py")
-    db = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(db)
-    with db.connect(dsn) as conn, pytest.raises(SystemExit, match="tables missing in schema public: campground_hourly"):
-        db.ensure_schema(conn)
-    with db.connect(_version(dsn, V2)) as conn, pytest.raises(SystemExit, match="no schema of the search_path"):
-        db.ensure_schema(conn)
+    spec = importlib.util.spec_from_file_location("campsite_v2_schema",
+                                                  EXAMPLE / "v2" / "app" / "campsite" / "schema.py")
+    schema = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(schema)
+    with psycopg.connect(dsn) as conn, pytest.raises(SystemExit, match="tables missing in schema public: campground_hourly"):
+        schema.ensure_schema(conn)
+    with psycopg.connect(_version(dsn, V2)) as conn, pytest.raises(SystemExit, match="no schema of the search_path"):
+        schema.ensure_schema(conn)
     with psycopg.connect(dsn, autocommit=True) as conn:  # v1's tables: still not what v2 reads
         base = yaml.safe_load((EXAMPLE / "v2" / "migrations" / "00_base.yaml").read_text())
         conn.execute(base["operations"][0]["sql"]["up"])
-    with db.connect(dsn) as conn, pytest.raises(SystemExit, match="no temp_c/temp_f"):
-        db.ensure_schema(conn)
+    with psycopg.connect(dsn) as conn, pytest.raises(SystemExit, match="no temp_c/temp_f"):
+        schema.ensure_schema(conn)

@@ -99,18 +99,17 @@ def parse_date(raw: str) -> date:
         raise BadRequest("date must be YYYY-MM-DD") from None
 
 
-def hour_entries(day: date, temps: dict[datetime, float]) -> list[dict]:
+def hour_entries(day: date, temps: dict[datetime, tuple[float, float]]) -> list[dict]:
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     hours = []
     for k in range(24):
         hour = start + timedelta(hours=k)
-        raw = temps.get(hour)
-        temp_c = None if raw is None else round(raw, 2)
+        raw = temps.get(hour)  # (°C, °F)
         hours.append(
             {
                 "hour": hour.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "temp_c": temp_c,
-                "temp_f": None if temp_c is None else round(temp_c * 9 / 5 + 32, 2),
+                "temp_c": None if raw is None else round(raw[0], 2),
+                "temp_f": None if raw is None else round(raw[1], 2),
             }
         )
     return hours

@@ -12,7 +12,7 @@ import time
 
 import psycopg
 
-from campsite import db
+from campsite import db, schema
 
 # Each reading counts toward the hours within 60 minutes of it, weighted 1/max(|minutes away|, 1).
 # Times are handled as epoch seconds: the nominal hours a reading can count toward are the one it
@@ -47,10 +47,11 @@ GROUP BY cs.campground_id, sh.hour
 """
 
 # Inserting in key order keeps the primary-key index appends and lookups sequential.
-UPSERT = """
-INSERT INTO {table} ({key}, hour, temp) SELECT {key}, hour, temp FROM new_{table} ORDER BY {key}, hour
-ON CONFLICT ({key}, hour) DO UPDATE SET temp = EXCLUDED.temp
-WHERE {table}.temp IS DISTINCT FROM EXCLUDED.temp
+STATION_UPSERT = """
+INSERT INTO station_hourly (station_id, hour, temp) SELECT station_id, hour, temp FROM new_station_hourly
+ORDER BY station_id, hour
+ON CONFLICT (station_id, hour) DO UPDATE SET temp = EXCLUDED.temp
+WHERE station_hourly.temp IS DISTINCT FROM EXCLUDED.temp
 """
 
 # Campgrounds that lost all their stations (e.g. a smaller radius) keep no stale values.
@@ -67,10 +68,10 @@ def run(conn: psycopg.Connection, power: float) -> dict[str, int]:
     conn.execute("SET LOCAL jit = off")  # compiling costs more than it saves at this size
     conn.execute("ANALYZE readings, campground_stations")
     conn.execute(STATION_HOURLY)
-    stations = conn.execute(UPSERT.format(table="station_hourly", key="station_id")).rowcount
+    stations = conn.execute(STATION_UPSERT).rowcount
     conn.execute("ANALYZE station_hourly")
     conn.execute(CAMPGROUND_HOURLY, {"power": power})
-    campgrounds = conn.execute(UPSERT.format(table="campground_hourly", key="campground_id")).rowcount
+    campgrounds = conn.execute(schema.CAMPGROUND_UPSERT).rowcount
     pruned = conn.execute(PRUNE).rowcount
     conn.commit()
     return {"station_hours": stations, "campground_hours": campgrounds, "pruned": pruned}
@@ -80,7 +81,7 @@ def main() -> None:
     started = time.monotonic()
     power = float(os.environ.get("IDW_POWER", "2"))
     with db.connect() as conn:
-        db.ensure_schema(conn)
+        schema.ensure_schema(conn)
         changed = run(conn, power)
         totals = conn.execute(
             "SELECT (SELECT count(*) FROM station_hourly), (SELECT count(*) FROM campground_hourly)"

@@ -1,4 +1,4 @@
-"""Connecting to PostgreSQL and creating the schema."""
+"""Connecting to PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,44 +6,6 @@ import os
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS campgrounds (
-    id int PRIMARY KEY,
-    name text NOT NULL,
-    lat float8 NOT NULL,
-    lon float8 NOT NULL
-);
-CREATE TABLE IF NOT EXISTS stations (
-    id text PRIMARY KEY,
-    lat float8 NOT NULL,
-    lon float8 NOT NULL
-);
-CREATE TABLE IF NOT EXISTS readings (
-    station_id text NOT NULL,
-    observed_at timestamptz NOT NULL,
-    temp real NOT NULL,
-    PRIMARY KEY (station_id, observed_at)
-);
-CREATE TABLE IF NOT EXISTS station_hourly (
-    station_id text NOT NULL,
-    hour timestamptz NOT NULL,
-    temp real NOT NULL,
-    PRIMARY KEY (station_id, hour)
-);
-CREATE TABLE IF NOT EXISTS campground_stations (
-    campground_id int NOT NULL,
-    station_id text NOT NULL,
-    distance_km float8 NOT NULL,
-    PRIMARY KEY (campground_id, station_id)
-);
-CREATE TABLE IF NOT EXISTS campground_hourly (
-    campground_id int NOT NULL,
-    hour timestamptz NOT NULL,
-    temp real NOT NULL,
-    PRIMARY KEY (campground_id, hour)
-);
-"""
 
 
 def database_url() -> str:
@@ -67,11 +29,3 @@ def conninfo(url: str) -> str:
     params = conninfo_to_dict(url)
     params["options"] = (str(params.get("options") or "") + " -c TimeZone=UTC").strip()
     return make_conninfo(**params)
-
-
-def ensure_schema(conn: psycopg.Connection) -> None:
-    """Create the tables that do not exist yet (safe to call on every start)."""
-    # Serialise concurrent first runs (ingest and compute may start together).
-    conn.execute("SELECT pg_advisory_xact_lock(727001)")
-    conn.execute(SCHEMA)
-    conn.commit()

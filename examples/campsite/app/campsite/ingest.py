@@ -4,6 +4,9 @@
 
 Env: DATABASE_URL, STATION_RADIUS_KM (50), INGEST_DAYS (14), INGEST_END (ISO UTC, default now
 truncated to the hour), INGEST_SEED (42). Re-running with the same settings changes nothing.
+
+Every COPY goes to a temp table first: with a schema version selected (views over the tables),
+PostgreSQL refuses COPY into a view.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import psycopg
 
-from campsite import db, geo
+from campsite import db, geo, schema
 from campsite.weather import Station
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -64,12 +67,17 @@ def upsert(
 
 def load_links(conn: psycopg.Connection, links: list[tuple[int, str, float]]) -> None:
     """Replace the campground-station links (the radius may have changed since the last run)."""
-    conn.execute("DELETE FROM campground_stations")
-    with conn.cursor().copy(
-        "COPY campground_stations (campground_id, station_id, distance_km) FROM STDIN"
-    ) as copy:
+    conn.execute(
+        "CREATE TEMP TABLE tmp_links (campground_id int, station_id text, distance_km float8) ON COMMIT DROP"
+    )
+    with conn.cursor().copy("COPY tmp_links (campground_id, station_id, distance_km) FROM STDIN") as copy:
         for link in links:
             copy.write_row(link)
+    conn.execute("DELETE FROM campground_stations")
+    conn.execute(
+        "INSERT INTO campground_stations (campground_id, station_id, distance_km) "
+        "SELECT campground_id, station_id, distance_km FROM tmp_links"
+    )
 
 
 def load_readings(conn: psycopg.Connection, stations: list[Station], hours: list[int]) -> tuple[int, int]:
@@ -110,7 +118,7 @@ def main() -> None:
     end_s = int(end.timestamp())
     hours = [end_s - 3600 * k for k in range(days * 24 - 1, -1, -1)]
     with db.connect() as conn:
-        db.ensure_schema(conn)
+        schema.ensure_schema(conn)
         conn.execute("SET LOCAL synchronous_commit = off")
         upsert(conn, "campgrounds", ["id", "name", "lat", "lon"], campgrounds)
         upsert(conn, "stations", ["id", "lat", "lon"], stations)

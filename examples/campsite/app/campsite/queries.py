@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 from psycopg.rows import dict_row
 
+from campsite import schema
+
 # Great-circle distance in km from (%(lat)s, %(lon)s) to the row's lat/lon.
 DISTANCE_SQL = """
 2 * 6371.0088 * asin(least(1.0, sqrt(
@@ -66,12 +68,7 @@ def data_range(conn: psycopg.Connection, campground_id: int) -> tuple[date, date
     return (row[0].date(), row[1].date()) if row and row[0] else None
 
 
-def day_temperatures(conn: psycopg.Connection, campground_id: int, day: date) -> dict[datetime, float]:
-    """{hour (UTC): °C} for the hours of `day` (UTC) that have a value."""
+def day_temperatures(conn: psycopg.Connection, campground_id: int, day: date) -> dict[datetime, tuple[float, float]]:
+    """{hour (UTC): (°C, °F)} for the hours of `day` (UTC) that have a value."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    rows = conn.execute(
-        "SELECT hour, temp FROM campground_hourly WHERE campground_id = %s AND hour >= %s AND hour < %s "
-        "ORDER BY hour",
-        (campground_id, start, start + timedelta(days=1)),
-    ).fetchall()
-    return {hour: float(temp) for hour, temp in rows}
+    return schema.day_temperatures(conn, campground_id, start, start + timedelta(days=1))

@@ -1,36 +1,23 @@
-"""Connecting to PostgreSQL (v2: the tables come from the stack's migrations, not from the app)."""
+"""Everything that depends on the schema version (v2): campground hours in both units (temp_c,
+temp_f). The tables come from the stack's migrations, not from the app.
+"""
 
 from __future__ import annotations
 
-import os
+from datetime import datetime
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 TABLES = ("campgrounds", "stations", "readings", "station_hourly", "campground_stations", "campground_hourly")
 
-
-def database_url() -> str:
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        raise SystemExit("DATABASE_URL is not set")
-    return url
-
-
-def connect(url: str | None = None) -> psycopg.Connection:
-    """A new connection to DATABASE_URL (or `url`) in UTC; the caller commits.
-
-    The time zone is added to the URL's own `options` (which may select a schema version), not
-    passed as a separate `options`, which would replace them.
-    """
-    return psycopg.connect(conninfo(url or database_url()), connect_timeout=10)
-
-
-def conninfo(url: str) -> str:
-    """`url` with the session in UTC, keeping the URL's own options (they may select a schema version)."""
-    params = conninfo_to_dict(url)
-    params["options"] = (str(params.get("options") or "") + " -c TimeZone=UTC").strip()
-    return make_conninfo(**params)
+CAMPGROUND_UPSERT = """
+INSERT INTO campground_hourly (campground_id, hour, temp_c, temp_f)
+SELECT campground_id, hour, temp, round((temp * 9 / 5 + 32)::numeric, 2)::real
+FROM new_campground_hourly ORDER BY campground_id, hour
+ON CONFLICT (campground_id, hour) DO UPDATE SET temp_c = EXCLUDED.temp_c, temp_f = EXCLUDED.temp_f
+WHERE campground_hourly.temp_c IS DISTINCT FROM EXCLUDED.temp_c OR campground_hourly.temp_f IS NULL
+"""
+"""Upsert the computed campground hours (temp table new_campground_hourly) into campground_hourly."""
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
@@ -55,3 +42,14 @@ def ensure_schema(conn: psycopg.Connection) -> None:
     if not {"temp_c", "temp_f"} <= hourly:
         raise SystemExit(f"campground_hourly in schema {schema} has no temp_c/temp_f: this is the v1 schema "
                          "(run the migrations, or set `schema: latest` on this service)")
+
+
+def day_temperatures(conn: psycopg.Connection, campground_id: int, start: datetime, end: datetime
+                     ) -> dict[datetime, tuple[float, float]]:
+    """{hour: (°C, °F)} of a campground from `start` to `end`, both as stored."""
+    rows = conn.execute(
+        "SELECT hour, temp_c, temp_f FROM campground_hourly WHERE campground_id = %s AND hour >= %s AND hour < %s "
+        "ORDER BY hour",
+        (campground_id, start, end),
+    ).fetchall()
+    return {hour: (float(c), float(f)) for hour, c, f in rows}
