@@ -110,7 +110,7 @@ def apply_plan(
             result.done.append(change.service)
         except SymphonyError as exc:
             _record_failure(state, stack, change, revision, str(exc), result, events)
-    _finish_migrations(stack, runtime, state, outputs, migrated, result, events)
+    _finish_migrations(stack, state, outputs, migrated, result, events)
     result.seconds = time.time() - started
     status = "applied" if result.ok else "failed"
     error = "; ".join(f"{n}: {m.splitlines()[0]}" for n, m in result.failed.items()) or None
@@ -164,52 +164,22 @@ def _execute(
 
 def _finish_migrations(
     stack: Stack,
-    runtime: Runtime,
     state: StateStore,
     outputs: dict[str, dict[str, str] | None],
     migrated: dict[str, list[str]],
     result: ApplyResult,
     events: Events,
 ) -> None:
-    """Contract once every service is live on the new version; undo what this apply started if not."""
-    from symphony.migrations.deploy import contract, pending, undo
-    from symphony.migrations.versions import service_schemas
+    """Contract or undo the migrations of each database, now that the services are (or are not) live."""
+    from symphony.migrations.deploy import finish
 
+    applied = {n: r.config.get("schema") or {} for n, r in state.resources().items()}
     for name, svc in stack.services.items():
-        spec = svc.postgres
         url = (outputs.get(name) or {}).get("url")
-        if spec is None or spec.migrations is None or url is None:
+        if svc.postgres is None or svc.postgres.migrations is None or url is None:
             continue
         try:
-            if not result.ok:
-                if not migrated.get(name):
-                    continue
-                latest = pending(name, spec, url).latest_version
-                moved = [user for user, res in state.resources().items()
-                         if (res.config.get("schema") or {}).get(name) == latest]
-                if moved:  # releases already serve on the new version: undoing it would break them
-                    events(name, f"migration stays active: {', '.join(sorted(moved))} already use(s) it; "
-                                 "fix the failure and deploy again (or symphony migrate rollback after a rollback)")
-                    continue
-                undo(name, url, events)
-                continue
-            status = pending(name, spec, url)
-            if status.active is None:
-                continue
-            latest = status.latest_version
-            resources = state.resources()
-            still_old = [
-                user for user, other in stack.services.items()
-                if service_schemas(stack, other).get(name) not in (None, latest)
-                or (other.schema_ is not None and name in stack.dependencies(user)
-                    and (resources.get(user) is None
-                         or (resources[user].config.get("schema") or {}).get(name) != latest))
-            ]
-            if still_old:
-                events(name, f"migration {status.active} stays active: {', '.join(sorted(still_old))} "
-                             "still use(s) the previous schema version")
-                continue
-            contract(name, url, events)
+            finish(stack, name, url, applied, bool(migrated.get(name)), result.ok, events)
         except SymphonyError as exc:
             result.failed[name] = f"migration: {exc}"
         except Exception as exc:  # a database error in contract/undo: report it, state shows the migration

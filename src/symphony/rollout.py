@@ -114,9 +114,8 @@ def roll_out(fleet: Fleet, dep: Deployment, replicas: int, policy: Policy, event
     routed = [i.id for i in current if i.in_rotation and i.id in new]
     unrouted = [i for i in new if i not in routed]
     if unrouted:  # new-spec instances left out of rotation by an interrupted rollout: check, then route
-        _admit(fleet, dep, unrouted, policy, events, old_specs=[], retired=[])
+        _admit(fleet, dep, unrouted, policy, events, retired=[])
     retired: list[Instance] = []
-    old_specs = [i.spec for i in old if i.identity != want]
     if not [i for i in old if i.state in ("healthy", "running")]:
         # Nothing serves that a bad release could hurt (first start, or everything down): being
         # healthy once is enough; min_healthy guards only the replacement of serving instances.
@@ -124,7 +123,7 @@ def roll_out(fleet: Fleet, dep: Deployment, replicas: int, policy: Policy, event
     if policy.strategy == "blue-green" and old:
         batch = [_start(fleet, dep, events) for _ in range(replicas - len(new))]
         outcome.started += len(batch)
-        _admit(fleet, dep, batch, policy, events, old_specs, retired, drain=[i.id for i in old])
+        _admit(fleet, dep, batch, policy, events, retired, drain=[i.id for i in old])
         new += batch
         retired += old
         fleet.stop([i.id for i in old])
@@ -141,12 +140,10 @@ def roll_out(fleet: Fleet, dep: Deployment, replicas: int, policy: Policy, event
         batch = [_start(fleet, dep, events) for _ in range(room)]
         outcome.started += len(batch)
         going = old[: len(batch)] if len(new) + len(batch) + len(old) > replicas else []
-        _admit(fleet, dep, batch, policy, events, old_specs, retired, drain=[i.id for i in going])
+        _admit(fleet, dep, batch, policy, events, retired, drain=[i.id for i in going])
         new += batch
         if going:
-            fleet.stop([i.id for i in going])
-            for inst in going:
-                events(dep.name, f"{inst.id}: drained and stopped")
+            _stop(fleet, dep, going, events)
             retired += going
             outcome.stopped += len(going)
             old = old[len(going):]
@@ -167,7 +164,6 @@ def _admit(
     batch: list[str],
     policy: Policy,
     events: Events,
-    old_specs: list[Any],
     retired: list[Instance],
     drain: list[str] | None = None,
 ) -> None:
@@ -177,7 +173,7 @@ def _admit(
         ready = fleet.wait_ready(inst, policy.min_healthy, deadline)
         if not ready.ok:
             events(dep.name, f"{inst}: {ready.reason}; rolling back")
-            _roll_back(fleet, dep, batch, policy, events, old_specs, retired)
+            _roll_back(fleet, dep, policy, events, retired)
             raise RolledBack(dep.name, f"{inst} {ready.reason}", ready.log_tail)
         events(dep.name, f"{inst}: healthy for {policy.min_healthy:g}s")
     fleet.route(dep.name, dep, add=batch, drain=drain or [], drain_timeout=policy.drain)
@@ -189,20 +185,16 @@ def _retire(fleet: Fleet, dep: Deployment, old: list[Instance], policy: Policy, 
     if not old:
         return
     fleet.route(dep.name, dep, add=[], drain=[i.id for i in old], drain_timeout=policy.drain)
-    fleet.stop([i.id for i in old])
-    for inst in old:
+    _stop(fleet, dep, old, events)
+
+
+def _stop(fleet: Fleet, dep: Deployment, drained: list[Instance], events: Events) -> None:
+    fleet.stop([i.id for i in drained])
+    for inst in drained:
         events(dep.name, f"{inst.id}: drained and stopped")
 
 
-def _roll_back(
-    fleet: Fleet,
-    dep: Deployment,
-    batch: list[str],
-    policy: Policy,
-    events: Events,
-    old_specs: list[Any],
-    retired: list[Instance],
-) -> None:
+def _roll_back(fleet: Fleet, dep: Deployment, policy: Policy, events: Events, retired: list[Instance]) -> None:
     """Take the new instances out, start again the old ones already retired, stop the new ones."""
     restored: list[str] = []
     for inst in retired:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -31,12 +31,6 @@ def shadow(column: str) -> str:
 
 
 @dataclass
-class Backfill:
-    table: str  # physical
-    trigger_columns: list[str] = field(default_factory=list)
-
-
-@dataclass
 class Context:
     """One migration's connection, names and bookkeeping.
 
@@ -51,7 +45,6 @@ class Context:
     memo: dict[str, Any]  # per operation, what start() did (persisted), for complete() and rollback()
     save: Callable[[], None] = lambda: None
     events: Callable[[str], None] = lambda _msg: None
-    backfills: list[Backfill] = field(default_factory=list)
 
     # ------------------------------------------------------------------ DDL
     def ddl(self, statement: str, params: tuple[Any, ...] | None = None) -> None:
@@ -247,12 +240,13 @@ def quote_literal(text: str) -> str:
 
 
 def schema_views(ctx: Context, schema: Schema) -> list[str]:
-    """Statements that (re)create the version schema as views over the physical tables."""
+    """Statements that (re)create the version schema as views over the physical tables, with defaults."""
     out = [f"CREATE SCHEMA IF NOT EXISTS {ident(ctx.version_schema)}"]
     for name, table in schema.tables.items():
         cols = ", ".join(f"{ident(c.physical)} AS {ident(logical)}" for logical, c in table.columns.items())
-        out.append(
-            f"CREATE OR REPLACE VIEW {ident(ctx.version_schema)}.{ident(name)} AS "
-            f"SELECT {cols} FROM {ctx.q(table.physical)}"
-        )
+        view = f"{ident(ctx.version_schema)}.{ident(name)}"
+        out.append(f"CREATE OR REPLACE VIEW {view} AS SELECT {cols} FROM {ctx.q(table.physical)}")
+        # Inserts through the view get the new version's defaults (an in-place default change).
+        out += [f"ALTER VIEW {view} ALTER COLUMN {ident(col)} SET DEFAULT {info.default}"
+                for col, info in table.columns.items() if info.default is not None]
     return out

@@ -72,9 +72,36 @@ def expand(service: str, spec: Any, url: str, backup: Callable[[], list[Any]], e
     return [m.name for m in todo]
 
 
-def contract(service: str, url: str, events: Callable[[str, str], None]) -> str | None:
-    return Engine(url, events=lambda m: events(service, m)).complete()
+def finish(stack: Any, service: str, url: str, applied: dict[str, dict[str, str]], started: bool, ok: bool,
+           events: Callable[[str, str], None]) -> None:
+    """After the services of a deploy: contract the active migration once every release that uses this
+    database runs on the latest version; if the deploy failed, undo what it started, unless some
+    release already serves on the new version (undoing it would break them: it stays active).
 
+    `applied` maps each service to the schema versions its running releases use (from state).
+    """
+    from symphony.migrations.versions import service_schemas
 
-def undo(service: str, url: str, events: Callable[[str, str], None]) -> str | None:
-    return Engine(url, events=lambda m: events(service, m)).rollback()
+    if not ok and not started:
+        return
+    engine = Engine(url, events=lambda m: events(service, m))
+    status = pending(service, stack.services[service].postgres, url)
+    latest = status.latest_version
+    on_latest = sorted(user for user, schemas in applied.items() if schemas.get(service) == latest)
+    if not ok:
+        if on_latest:
+            events(service, f"migration stays active: {', '.join(on_latest)} already use(s) it; "
+                            "fix the failure and deploy again (or symphony migrate rollback after a rollback)")
+        else:
+            engine.rollback()
+        return
+    if status.active is None:
+        return
+    declared = {user: service_schemas(stack, svc).get(service) for user, svc in stack.services.items()}
+    behind = sorted(user for user, schema in declared.items()
+                    if schema is not None and (schema != latest or user not in on_latest))
+    if behind:
+        events(service, f"migration {status.active} stays active: {', '.join(behind)} "
+                        "still use(s) the previous schema version")
+        return
+    engine.complete()

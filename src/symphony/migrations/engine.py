@@ -13,7 +13,6 @@ its undo failed too; `migrate rollback` retries the undo).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,11 +177,6 @@ class Engine:
                 op.start(ctx, before if op.kind != "sql" else logical)
             for statement in schema_views(ctx, logical):
                 ctx.ddl(statement)
-            for table in logical.tables.values():  # the new version's defaults (in-place default changes)
-                for col, info in table.columns.items():
-                    if info.default is not None:
-                        ctx.ddl(f"ALTER VIEW {ident(version)}.{ident(self._view_name(logical, table))} "
-                                f"ALTER COLUMN {ident(col)} SET DEFAULT {info.default}")
         except Exception as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.events(f"{migration.name}: start failed ({message}); rolling back")
@@ -192,10 +186,6 @@ class Engine:
                                 fix="it was rolled back; fix the migration file and deploy again") from None
         self._set_state(conn, migration.name, "active")
         self.events(f"{migration.name}: active (version schema {version})")
-
-    @staticmethod
-    def _view_name(schema: Schema, table: Any) -> str:
-        return next(n for n, t in schema.tables.items() if t is table)
 
     def _check(self, migration: Migration, ops: list[Op], logical: Schema) -> None:
         """Validate every operation against the schema it will meet, before touching anything."""
@@ -211,12 +201,11 @@ class Engine:
     def complete(self) -> str | None:
         """Contract the active migration: drop what only the old version needed. Returns its name."""
         with self._connect() as conn:
-            row = self._active(conn)
-            if row is None:
+            active = self._active(conn)
+            if active is None:
                 return None
-            name, version, data, memo = row
-            migration = parse_migration(data, Path(f"{name}.json"))
-            ctx = self._context(conn, name, version, memo)
+            migration, ctx = active
+            name, version = migration.name, ctx.version_schema
             previous = conn.execute(
                 f"SELECT version_schema FROM {STATE_SCHEMA}.migrations WHERE schema=%s AND state='complete' "
                 f"ORDER BY position DESC LIMIT 1", (self.schema,)
@@ -235,13 +224,12 @@ class Engine:
     def rollback(self) -> str | None:
         """Undo the active (or half-started) migration; the old version never stopped working."""
         with self._connect() as conn:
-            row = self._active(conn)
-            if row is None:
+            active = self._active(conn)
+            if active is None:
                 return None
-            name, version, data, memo = row
-            migration = parse_migration(data, Path(f"{name}.json"))
-            ctx = self._context(conn, name, version, memo)
-            self._undo(conn, ctx, operations(migration), version)
+            migration, ctx = active
+            name = migration.name
+            self._undo(conn, ctx, operations(migration), ctx.version_schema)
             self._set_state(conn, name, "rolled_back")
             self.events(f"{name}: rolled back")
             return name
@@ -263,13 +251,17 @@ class Engine:
         for op in reversed(ops):
             op.rollback(ctx)
 
-    def _active(self, conn: psycopg.Connection[Any]) -> tuple[str, str, Any, dict[str, Any]] | None:
+    def _active(self, conn: psycopg.Connection[Any]) -> tuple[Migration, Context] | None:
+        """The active (or half-started, or failed) migration and its context, memo included."""
         row = conn.execute(
             f"SELECT name, version_schema, migration, memo FROM {STATE_SCHEMA}.migrations "
             f"WHERE schema=%s AND state IN ('active', 'starting', 'failed') ORDER BY position DESC LIMIT 1",
             (self.schema,),
         ).fetchone()
-        return (row[0], row[1], row[2], dict(row[3] or {})) if row else None
+        if row is None:
+            return None
+        name, version, data, memo = row
+        return parse_migration(data, Path(f"{name}.json")), self._context(conn, name, version, dict(memo or {}))
 
     def _context(self, conn: psycopg.Connection[Any], name: str, version: str, memo: dict[str, Any]) -> Context:
         ctx = Context(conn=conn, schema=self.schema, migration=name, version_schema=version, memo=memo,
@@ -289,11 +281,3 @@ class Engine:
             (state, error, self.schema, name),
         )
 
-
-def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False

@@ -73,3 +73,31 @@ def assert_clean(sql: Sql, version: str) -> None:
                "WHERE table_schema='public' AND column_name LIKE '\\_symphony\\_%%'") == []
     assert sql("SELECT indexname FROM pg_indexes WHERE schemaname='public' AND indexname LIKE '\\_symphony\\_%%'") == []
     assert sql("SELECT conname FROM pg_constraint WHERE conname LIKE '\\_symphony\\_%%'") == []
+
+
+# items with an owner column, and the owners table it may reference
+WITH_OWNERS = """
+operations:
+  - create_table:
+      name: owners
+      columns:
+        - {name: id, type: serial, pk: true}
+  - create_table:
+      name: items
+      columns:
+        - {name: id, type: serial, pk: true}
+        - {name: name, type: text, nullable: false}
+        - {name: price, type: text, nullable: true}
+        - {name: owner, type: integer, nullable: true}
+"""
+
+# items whose name has a check constraint
+WITH_CHECK = """
+operations:
+  - create_table:
+      name: items
+      columns:
+        - {name: id, type: serial, pk: true}
+        - {name: name, type: text, nullable: false, check: {name: items_name_short, constraint: length(name) < 10}}
+        - {name: price, type: text, nullable: true}
+"""

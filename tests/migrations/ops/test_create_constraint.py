@@ -5,22 +5,9 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from _helpers import OLD, assert_clean, base, columns, constraints, start
+from _helpers import OLD, WITH_OWNERS, assert_clean, base, columns, constraints, start
 
-BASE = """
-operations:
-  - create_table:
-      name: owners
-      columns:
-        - {name: id, type: serial, pk: true}
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text, nullable: false}
-        - {name: price, type: text, nullable: true}
-        - {name: owner, type: integer, nullable: true}
-"""
+BASE = WITH_OWNERS
 UNIQUE = """
 operations:
   - create_constraint:

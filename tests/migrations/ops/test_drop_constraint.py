@@ -5,16 +5,9 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from _helpers import OLD, assert_clean, base, constraints, start
+from _helpers import OLD, WITH_CHECK, assert_clean, base, constraints, start
 
-BASE = """
-operations:
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text, nullable: false, check: {name: items_name_short, constraint: length(name) < 10}}
-        - {name: price, type: text, nullable: true}
+BASE = WITH_CHECK + """\
   - sql: {up: "ALTER TABLE items ADD CONSTRAINT items_name_price_key UNIQUE (name, price)"}
 """
 DROP = """

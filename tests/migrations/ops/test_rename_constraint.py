@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from _helpers import OLD, assert_clean, base, constraints, start
+from _helpers import OLD, WITH_CHECK, assert_clean, base, constraints, start
 
-BASE = """
-operations:
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text, nullable: false, check: {name: items_name_short, constraint: length(name) < 10}}
-        - {name: price, type: text, nullable: true}
-"""
+BASE = WITH_CHECK
 RENAME = """
 operations:
   - rename_constraint: {table: items, from: items_name_short, to: items_name_length}

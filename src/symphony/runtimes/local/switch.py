@@ -172,17 +172,18 @@ class AdminSocket:
             await self.command(f"set server {backend}/{slot} weight 1")
         await self.command(f"set server {backend}/{slot} state {state}")
 
+    async def _slots(self, backend: str) -> list[dict[str, str]]:
+        """The `show stat` rows of a backend's server slots."""
+        rows = csv.DictReader(io.StringIO((await self.command("show stat")).lstrip("# ")))
+        return [r for r in rows if r.get("pxname") == backend and r["svname"].startswith("s")]
+
     async def sessions(self, backend: str) -> dict[str, int]:
         """Current connections (in-flight requests and idle keep-alive ones) per slot."""
-        text = await self.command("show stat")
-        rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
-        return {r["svname"]: int(r["scur"] or 0) for r in rows if r.get("pxname") == backend and r["svname"].startswith("s")}
+        return {r["svname"]: int(r["scur"] or 0) for r in await self._slots(backend)}
 
     async def states(self, backend: str) -> dict[str, str]:
         """Each slot's status as HAProxy sees it: UP, DRAIN, MAINT, DOWN..."""
-        text = await self.command("show stat")
-        rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
-        return {r["svname"]: r["status"] for r in rows if r.get("pxname") == backend and r["svname"].startswith("s")}
+        return {r["svname"]: r["status"] for r in await self._slots(backend)}
 
 
 class Switch:
