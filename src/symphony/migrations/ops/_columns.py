@@ -75,6 +75,15 @@ def table_constraint_sql(c: Any) -> str:
     return f"CONSTRAINT {ident(c.name)} {body}"
 
 
+def promote_shadow(ctx: Context, table: str, name: str, shadow_column: str, old: str | None = None) -> None:
+    """At complete: the trigger goes, the old column (if any) is dropped, the shadow takes the real name."""
+    ctx.drop_trigger(table, name)
+    if ctx.column_exists(table, shadow_column):
+        if old is not None and ctx.column_exists(table, old):
+            ctx.ddl(f"ALTER TABLE {ctx.q(table)} DROP COLUMN {ident(old)}")
+        ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME COLUMN {ident(shadow_column)} TO {ident(name)}")
+
+
 def rebuild(table: Table, mapping: dict[str, tuple[str, ColumnInfo]]) -> None:
     """Replace columns in place (keeping their order): old logical name -> (new logical name, info)."""
     table.columns = {

@@ -60,9 +60,7 @@ class AddColumnOp(Op):
         memo = self.memo(ctx)
         table, name = memo["table"], memo["name"]
         c = self.spec.column
-        ctx.drop_trigger(table, name)
-        if ctx.column_exists(table, memo["column"]):
-            ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME COLUMN {ident(memo['column'])} TO {ident(name)}")
+        cols.promote_shadow(ctx, table, name, memo["column"])
         if not c.nullable:
             cols.finish_not_null(ctx, table, name, name)
         if c.unique:

@@ -130,11 +130,7 @@ class AlterColumnOp(Op):
                 ctx.ddl(f"ALTER TABLE {ctx.q(table)} ALTER COLUMN {ident(memo['column'])} {value}")
             return
         name = memo["name"]
-        ctx.drop_trigger(table, name)
-        if ctx.column_exists(table, memo["shadow"]):
-            if ctx.column_exists(table, memo["column"]):
-                ctx.ddl(f"ALTER TABLE {ctx.q(table)} DROP COLUMN {ident(memo['column'])}")
-            ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME COLUMN {ident(memo['shadow'])} TO {ident(name)}")
+        cols.promote_shadow(ctx, table, name, memo["shadow"], old=memo["column"])
         _carry.finish(ctx, table, memo)
         if s.nullable is False or (s.nullable is None and ctx.constraint_exists(table, cols.not_null_check(table, name))):
             cols.finish_not_null(ctx, table, name, name)

@@ -77,11 +77,7 @@ class CreateConstraintOp(Op):
         memo = self.memo(ctx)
         table = memo["table"]
         for col, old in memo["columns"].items():
-            ctx.drop_trigger(table, col)
-            if ctx.column_exists(table, shadow(col)):
-                if ctx.column_exists(table, old):
-                    ctx.ddl(f"ALTER TABLE {ctx.q(table)} DROP COLUMN {ident(old)}")
-                ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME COLUMN {ident(shadow(col))} TO {ident(col)}")
+            cols.promote_shadow(ctx, table, col, shadow(col), old=old)
         _carry.finish(ctx, table, memo)
         if s.type == "unique":
             cols.finish_unique(ctx, table, s.name)
