@@ -169,6 +169,10 @@ class Workspace:
         """(name, postgres spec, outputs incl. secrets) of a running database service."""
         dbs = [n for n, s in self.stack.services.items() if s.postgres is not None
                and (s.postgres.migrations is not None or not need_migrations)]
+        if not dbs:
+            what = "with migrations " if need_migrations else ""
+            raise UsageError(f"no postgres service {what}in {self.stack.file}",
+                             fix="set postgres.migrations: ./migrations" if need_migrations else "add a postgres service")
         if service is None:
             if len(dbs) != 1:
                 what = "with migrations " if need_migrations else ""
