@@ -52,19 +52,25 @@ class ServiceStatus:
 
 class Workspace:
     def __init__(self, stack: Stack) -> None:
-        if stack.runtime != "local":
-            raise UsageError(
-                f"{stack.file}: runtime {stack.runtime}: this version deploys with the local runtime only",
-                fix="symphony render DIR writes the Kubernetes manifests; symphony export terraform DIR the Terraform",
-            )
         self.stack = stack
-        self.layout = Layout.for_stack(stack.root)
-        self.runtime = LocalRuntime(stack.root)
+        self.layout = Layout.for_stack(stack.root)  # state and lock live here for every runtime
+        self.kube = stack.runtime == "kubernetes"
+        self.runtime: Any
+        if self.kube:
+            from symphony.runtimes.kubernetes.runtime import KubernetesRuntime
+
+            self.runtime = KubernetesRuntime(stack)
+        else:
+            self.runtime = LocalRuntime(stack.root)
         self._state: StateStore | None = None
 
     @classmethod
-    def open(cls, path: str | Path = ".") -> Workspace:
-        return cls(load_stack(path))
+    def open(cls, path: str | Path = ".", runtime: str | None = None) -> Workspace:
+        """The stack at `path`; `runtime` (local or kubernetes) overrides the spec's `runtime:`."""
+        stack = load_stack(path)
+        if runtime is not None and runtime != stack.runtime:
+            stack = stack.model_copy(update={"runtime": runtime})
+        return cls(stack)
 
     @property
     def state(self) -> StateStore:
@@ -90,6 +96,8 @@ class Workspace:
 
     def plan(self, targets: list[str] | None = None) -> Plan:
         self._check_targets(targets)
+        if self.kube:
+            return self.runtime.plan(self.state.resources(), targets)
         observed = self.runtime.observe(volumes=self._stateful())
         return make_plan(self.stack, self.state.resources(), observed, self.runtime, targets)
 
@@ -101,9 +109,16 @@ class Workspace:
                 plan = self.plan(targets)
             if not plan.has_changes:
                 return plan, None
-            from symphony.apply import apply_plan  # only commands that change something need the executor
+            return plan, self.execute(plan, events, command)
 
-            return plan, apply_plan(self.stack, plan, self.runtime, self.state, events, command)
+    def execute(self, plan: Plan, events: Events = _quiet, command: str = "apply", force: bool = False) -> ApplyResult:
+        """Carry out a plan; the caller holds the lock. `force`: take over fields another manager owns
+        (kubernetes only). Raises ApplyError if a step failed."""
+        if self.kube:
+            return self.runtime.apply(plan, self.state, events, command, force)
+        from symphony.apply import apply_plan  # only commands that change something need the executor
+
+        return apply_plan(self.stack, plan, self.runtime, self.state, events, command)
 
     def unhealthy(self) -> dict[str, str]:
         """Services that are not healthy and jobs that did not succeed, with the reason."""
@@ -141,7 +156,9 @@ class Workspace:
                 if target is None:
                     raise UsageError(f"no earlier release of {service} to roll back to",
                                      fix="see 'symphony history'")
-            revision_to, _, release, config = target
+            revision_to, config_hash, release, config = target
+            if self.kube:
+                return self._kube_rollback(service, target, current, events)
             if release and not self.runtime.has_release(release):
                 raise UsageError(f"release {release} of {service} is no longer on this machine")
             outputs = known_outputs(self.stack, self.runtime, {n: r.outputs for n, r in self.state.resources().items()})
@@ -164,9 +181,34 @@ class Workspace:
             self.state.finish_revision(revision, "applied")
             return revision, revision_to
 
+    def _kube_rollback(self, service: str, target: tuple[int, Any, Any, dict[str, Any]], current: Resource | None,
+                       events: Events) -> tuple[int, int]:
+        from symphony.rollout import RolledBack
+
+        revision_to, config_hash, release, config = target
+        change = {"service": service, "action": "rollback", "kind": "service",
+                  "reasons": [f"back to revision {revision_to} ({release})"]}
+        revision = self.state.begin_revision("rollback", [change])
+        self.state.journal(revision, service, "rollback", "started")
+        try:
+            self.runtime.roll_back(service, config, events)
+        except RolledBack as exc:
+            self.state.journal(revision, service, "rollback", "failed", str(exc))
+            self.state.finish_revision(revision, "failed", str(exc).splitlines()[0])
+            raise
+        self.state.put_resource(Resource(service, "service", config_hash, release, "applied", revision, config,
+                                         current.outputs if current else {}))
+        self.state.record_deployment(revision, service, config_hash, release, config)
+        self.state.journal(revision, service, "rollback", "done")
+        self.state.finish_revision(revision, "applied")
+        return revision, revision_to
+
     # ------------------------------------------------------------------ databases: migrations and backups
     def database(self, service: str | None, need_migrations: bool = False) -> tuple[str, Any, dict[str, str]]:
         """(name, postgres spec, outputs incl. secrets) of a running database service."""
+        if self.kube:
+            raise UsageError("on the kubernetes runtime, migrations and backups run as Jobs inside the cluster "
+                             "during apply/up/deploy", fix="symphony deploy; kubectl for one-off database work")
         dbs = [n for n, s in self.stack.services.items() if s.postgres is not None
                and (s.postgres.migrations is not None or not need_migrations)]
         if not dbs:
@@ -208,18 +250,30 @@ class Workspace:
     # ------------------------------------------------------------------ lifecycle
     def down(self, events: Events = _quiet) -> None:
         with self.lock("down"):
-            self.runtime.stop_all(events)
+            if self.kube:
+                resources = self.state.resources()
+                stopped = self.runtime.stop_all(events, resources)
+                with self.state.transaction():
+                    for name in set(stopped):
+                        res = resources[name]
+                        res.status = "stopped"
+                        self.state.put_resource(res)
+            else:
+                self.runtime.stop_all(events)
             rev = self.state.begin_revision("down", [])
             self.state.finish_revision(rev, "applied")
 
     def destroy(self, events: Events = _quiet) -> list[Path]:
         """Stop everything and delete the volumes, releases and logs. The history stays."""
         with self.lock("destroy"):
-            self.runtime.stop_all(events)
             names = [n for n, r in self.state.resources().items() if r.kind == "postgres"]
             names += [n for n, s in self.stack.services.items() if s.kind == "postgres" and n not in names]
-            removed = self.runtime.destroy_volumes(names, events)
-            self.runtime.destroy_all()
+            if self.kube:
+                removed: list[Any] = self.runtime.destroy(events, volumes=True)
+            else:
+                self.runtime.stop_all(events)
+                removed = self.runtime.destroy_volumes(names, events)
+                self.runtime.destroy_all()
             rev = self.state.begin_revision("destroy", [{"service": n, "action": "destroy"} for n in names])
             with self.state.transaction():
                 for name in self.state.resources():
@@ -232,7 +286,10 @@ class Workspace:
         names = [n for n, s in self.stack.services.items() if s.kind == "postgres"]
         return names + [n for n, r in self.state.resources().items() if r.kind == "postgres" and n not in names]
 
-    def volumes(self) -> list[Path]:
+    def volumes(self) -> list[Any]:
+        """What destroy deletes: volume folders (local) or volume claims (kubernetes)."""
+        if self.kube:
+            return self.runtime.claims()
         return [self.layout.volume(n) for n, s in self.stack.services.items() if s.kind == "postgres"
                 and self.layout.volume(n).exists()]
 

@@ -64,8 +64,8 @@ def _redact(ctx: click.Context, text: str) -> str:
 def _workspace(stack: str) -> Any:
     from symphony.workspace import Workspace
 
-    ws = Workspace.open(stack)
     ctx = click.get_current_context()
+    ws = Workspace.open(stack, ctx.find_root().params.get("runtime"))
     ctx.meta["workspace"] = ws
     ctx.call_on_close(ws.close)
     return ws
@@ -85,8 +85,10 @@ def _events() -> Callable[[str, str], None]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("--runtime", type=click.Choice(["local", "kubernetes"]), default=None,
+              help="Where the stack runs (default: the spec's runtime:, else local).")
 @click.version_option(package_name="symphony")
-def cli(debug: bool) -> None:
+def cli(debug: bool, runtime: str | None) -> None:
     """Symphony: bring up a whole data platform with one command, then change it safely.
 
     Every command takes the stack folder (holding symphony.yaml) or the spec file; default: '.'.
@@ -162,8 +164,10 @@ def _confirm(question: str, yes: bool, what: str) -> None:
 @STACK
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Only this service and what it needs.")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
+@click.option("--force-conflicts", is_flag=True,
+              help="Kubernetes: take over fields another field manager changed (default: stop and report).")
 @handle_errors
-def apply(stack: str, targets: tuple[str, ...], yes: bool) -> None:
+def apply(stack: str, targets: tuple[str, ...], yes: bool, force_conflicts: bool) -> None:
     """Make what runs match the spec."""
     ws = _workspace(stack)
     with ws.lock("apply"):
@@ -172,17 +176,17 @@ def apply(stack: str, targets: tuple[str, ...], yes: bool) -> None:
         if not plan.has_changes:
             return
         _confirm("Apply these changes?", yes, "apply")
-        from symphony.apply import apply_plan
-
-        result = apply_plan(ws.stack, plan, ws.runtime, ws.state, _events(), "apply")
+        result = ws.execute(plan, _events(), "apply", force_conflicts)
     _console().print(f"[green]Applied[/green] revision {result.revision} in {result.seconds:.1f}s.")
 
 
 @cli.command()
 @STACK
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Only this service and what it needs.")
+@click.option("--force-conflicts", is_flag=True,
+              help="Kubernetes: take over fields another field manager changed (default: stop and report).")
 @handle_errors
-def deploy(stack: str, targets: tuple[str, ...]) -> None:
+def deploy(stack: str, targets: tuple[str, ...], force_conflicts: bool) -> None:
     """Plan and apply with zero-downtime rollouts, showing each instance's progress.
 
     Exit 0 when the new revision is fully live; 1 when a release had to be rolled back.
@@ -194,9 +198,7 @@ def deploy(stack: str, targets: tuple[str, ...]) -> None:
         _print_plan(plan)
         if not plan.has_changes:
             return
-        from symphony.apply import apply_plan
-
-        result = apply_plan(ws.stack, plan, ws.runtime, ws.state, _events(), "deploy")
+        result = ws.execute(plan, _events(), "deploy", force_conflicts)
     console.print(f"[green]Deployed[/green] revision {result.revision} in {result.seconds:.1f}s: fully live.")
 
 
@@ -272,6 +274,23 @@ def migrate(args: tuple[str, ...], service: str | None, as_json: bool) -> None:
         else:
             undone = engine.rollback()
             _console().print(f"Rolled back: {undone or 'no active migration'}.")
+
+
+@cli.command("migrate-job", hidden=True)
+@click.argument("action", type=click.Choice(["start", "complete", "rollback"]))
+@click.option("--dir", "folder", required=True, type=click.Path(exists=True, file_okay=False),
+              help="The folder of migration files.")
+@click.option("--url-env", default="DATABASE_URL", show_default=True, help="The variable holding the database URL.")
+@click.option("--backups", default=None, type=click.Path(file_okay=False),
+              help="Back up (pg_dump -Fc) into this folder before starting.")
+@click.option("--keep", default=5, show_default=True, help="How many backups to keep in --backups.")
+@handle_errors
+def migrate_job(action: str, folder: str, url_env: str, backups: str | None, keep: int) -> None:
+    """Inside a Kubernetes Job: expand (start), contract (complete) or roll back a database's migrations."""
+    from symphony.migrations.job import run
+
+    for line in run(action, folder, url_env, backups, keep):
+        click.echo(line)
 
 
 @cli.command()
@@ -421,8 +440,13 @@ def status(stack: str, as_json: bool, show_secrets: bool) -> None:
         table.add_row(r.name, r.kind, state, r.release or "-", str(r.revision or "-"), r.url or "-",
                       ",".join(map(str, r.pids)) or "-", str(r.restarts))
     console = _console()
-    agent = ws.runtime.status_extra()["agent"]["pid"]
-    console.print(f"Stack '{ws.stack.name}' ({ws.stack.root}); agent: {f'pid {agent}' if agent else 'not running'}")
+    extra = ws.runtime.status_extra()
+    if "cluster" in extra:
+        where = f"cluster {extra['cluster']['server']}, namespace {extra['cluster']['namespace']}"
+    else:
+        agent = extra["agent"]["pid"]
+        where = f"agent: {f'pid {agent}' if agent else 'not running'}"
+    console.print(f"Stack '{ws.stack.name}' ({ws.stack.root}); {where}")
     console.print(table)
     for r in rows:
         if len(r.instances) > 1 or any(not i.get("in_rotation") for i in r.instances):
@@ -535,7 +559,8 @@ def down(stack: str) -> None:
     """Stop everything. Volumes and state are kept: 'symphony up' brings it back with its data."""
     ws = _workspace(stack)
     ws.down(_events())
-    _console().print(f"Stack '{ws.stack.name}' is down; volumes kept in {ws.layout.volumes}.")
+    kept = ", ".join(ws.volumes()) or "none" if ws.kube else ws.layout.volumes
+    _console().print(f"Stack '{ws.stack.name}' is down; volumes kept: {kept}.")
 
 
 @cli.command()

@@ -479,6 +479,10 @@ class KubernetesSpec(BaseModel):
     context: str | None = Field(None, description="The kubeconfig context (default: the current one).")
     namespace: str | None = Field(None, description="The namespace (default: the stack's name).")
     storage: str = Field("1Gi", description="The volume size of each postgres service.")
+    symphony_image: str = Field(
+        "symphony:0.1.0",
+        description="The image carrying Symphony, for migration Jobs (build it from the Dockerfile in Symphony's repo).",
+    )
 
 
 class Stack(BaseModel):
@@ -490,7 +494,7 @@ class Stack(BaseModel):
         description="The stack's name: lowercase letters, digits and -."
     )
     runtime: Literal["local", "kubernetes"] = Field(
-        "local", description="Where the stack runs: local (this machine) or kubernetes (render/export for now)."
+        "local", description="Where the stack runs: local (this machine) or kubernetes (the cluster of `kubernetes`)."
     )
     kubernetes: KubernetesSpec = Field(
         default_factory=lambda: KubernetesSpec(), description="Where on Kubernetes: context and namespace."

@@ -22,9 +22,10 @@ def _env(url: str) -> tuple[dict[str, str], list[str]]:
     return env, args
 
 
-def backup(folder: Path, service: str, version: int, url: str, databases: list[str], keep: int) -> list[Path]:
+def backup(folder: Path, service: str, version: int, url: str, databases: list[str], keep: int,
+           bindir: Path | None = None) -> list[Path]:
     """Dump every database of the service; keep the newest `keep` backups. Returns the files written."""
-    bindir = pg.find_bindir(version)
+    bindir = bindir or pg.find_bindir(version)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{int(time.time() * 1000) % 1000:03d}"
     env, args = _env(url)

@@ -1,0 +1,48 @@
+"""Migrations run from inside a cluster: what a Kubernetes migration Job does (`symphony migrate-job`).
+
+start: back up (pg_dump -Fc into the backups claim), then expand the pending migrations (the last one
+stays active, so old and new releases share the data); complete: contract; rollback: undo the expand.
+The database URL comes from the environment (a secretKeyRef), never from the command line.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import unquote, urlsplit
+
+from symphony.errors import UsageError
+from symphony.migrations.deploy import expand
+from symphony.migrations.engine import Engine
+
+
+def run(action: str, folder: str, url_env: str, backups: str | None, keep: int,
+        say: Callable[[str], None] = print) -> list[str]:
+    """Carry out `action`; returns the migrations it touched."""
+    url = os.environ.get(url_env)
+    if not url:
+        raise UsageError(f"${url_env} is not set", fix=f"give the Job the database URL in {url_env}")
+    engine = Engine(url, events=say)
+    if action == "complete":
+        done = engine.complete()
+        return [done] if done else []
+    if action == "rollback":
+        undone = engine.rollback()
+        return [undone] if undone else []
+    spec = SimpleNamespace(migrations=Path(folder))
+    return expand("db", spec, url, lambda: _backup(url, backups, keep), lambda _s, m: say(m))
+
+
+def _backup(url: str, folder: str | None, keep: int) -> list[Path]:
+    if folder is None:
+        return []
+    from symphony.runtimes.local.backups import backup
+
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        raise UsageError("pg_dump is not on PATH", fix="use the Symphony image (it carries postgresql-client)")
+    database = unquote(urlsplit(url).path.lstrip("/")) or "postgres"
+    return backup(Path(folder), "db", 0, url, [database], keep, bindir=Path(pg_dump).parent)

@@ -1,0 +1,318 @@
+"""The plan against a cluster: every rendered object is applied in server-side dry-run and the result
+compared with the live object, field by field. A difference the spec did not ask for is drift, and
+the plan names the field managers that made it. Objects Symphony made that left the spec are pruned,
+except volume claims (and database Secrets), which only `destroy` deletes.
+
+The plan is the same data as the local runtime's (symphony.plan.Plan), so it prints, saves and
+applies the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from symphony.graph import Graph
+from symphony.plan import Change, Plan
+from symphony.runtimes.kubernetes.cluster import FIELD_MANAGER, Cluster
+from symphony.runtimes.kubernetes.render import (
+    MIGRATION_LABEL,
+    RUN_LABEL,
+    SERVICE_LABEL,
+    by_service,
+    namespace,
+    render,
+    selector,
+)
+from symphony.spec import Stack
+from symphony.state import Resource
+
+# What Symphony prunes when a service leaves the spec (claims and database Secrets are kept).
+PRUNED_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("v1", "Service"), ("batch/v1", "Job"),
+                ("batch/v1", "CronJob"), ("v1", "ConfigMap"))
+KEPT_KINDS = (("v1", "PersistentVolumeClaim"), ("v1", "Secret"))
+_IGNORED_META = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink")
+_IGNORED_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
+_CONTROLLERS = ("kube-controller-manager", "kube-scheduler", "kube-apiserver")
+
+
+def config_hash(objects: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def comparable(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object without what the server keeps for itself (status, bookkeeping metadata)."""
+    out = {k: v for k, v in obj.items() if k != "status"}
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _IGNORED_META and v is not None}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in _IGNORED_ANNOTATIONS}
+    meta.pop("annotations", None)
+    if annotations:
+        meta["annotations"] = annotations
+    out["metadata"] = meta
+    return out
+
+
+def field_diff(old: Any, new: Any, path: str = "") -> list[str]:
+    """Differences as 'path: old -> new'; lists of named items are compared by name."""
+    if old == new:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new), key=str):
+            out += field_diff(old.get(key), new.get(key), f"{path}.{key}" if path else str(key))
+        return out
+    if isinstance(old, list) and isinstance(new, list) and _named(old) and _named(new):
+        a, b = {i["name"]: i for i in old}, {i["name"]: i for i in new}
+        out = []
+        for key in list(a) + [k for k in b if k not in a]:
+            out += field_diff(a.get(key), b.get(key), f"{path}[{key}]")
+        return out
+    if old is None:
+        return [f"{path}: set to {_short(new)}"]
+    if new is None:
+        return [f"{path}: removed (was {_short(old)})"]
+    return [f"{path}: {_short(old)} -> {_short(new)}"]
+
+
+def _named(items: list[Any]) -> bool:
+    return bool(items) and all(isinstance(i, dict) and "name" in i for i in items)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def other_managers(live: dict[str, Any]) -> list[str]:
+    """Field managers other than Symphony and the control plane that own fields of the object's spec."""
+    found = []
+    for entry in (live.get("metadata") or {}).get("managedFields") or []:
+        manager = entry.get("manager", "")
+        if manager == FIELD_MANAGER or manager.startswith(_CONTROLLERS) or entry.get("subresource") == "status":
+            continue
+        fields = json.dumps(entry.get("fieldsV1") or {})
+        if any(f in fields for f in ('"f:spec"', '"f:data"', '"f:labels"', '"f:replicas"')):
+            found.append(f"{manager} ({entry.get('operation', '?').lower()}"
+                         + (f" on {entry['subresource']}" if entry.get("subresource") else "") + ")")
+    return sorted(set(found))
+
+
+def _ref(obj: dict[str, Any]) -> str:
+    return f"{obj['kind']} {obj['metadata']['name']}"
+
+
+class Live:
+    """The objects of a stack on the cluster, listed once per kind."""
+
+    def __init__(self, cluster: Cluster, stack: Stack) -> None:
+        ns, sel = namespace(stack), selector(stack)
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        for api_version, kind in PRUNED_KINDS + KEPT_KINDS:
+            for item in cluster.list(api_version, kind, ns, sel):
+                self.objects[(kind, item["metadata"]["name"])] = item
+
+    def get(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        return self.objects.get((obj["kind"], obj["metadata"]["name"]))
+
+    def of(self, service: str, kinds: tuple[tuple[str, str], ...] = PRUNED_KINDS) -> list[dict[str, Any]]:
+        wanted = {k for _, k in kinds}
+        return [o for (kind, _), o in self.objects.items()
+                if kind in wanted and o["metadata"]["labels"].get(SERVICE_LABEL) == service
+                and MIGRATION_LABEL not in o["metadata"]["labels"] and RUN_LABEL not in o["metadata"]["labels"]]
+
+
+def make_plan(stack: Stack, cluster: Cluster, resources: dict[str, Resource], targets: list[str] | None = None,
+              images: dict[str, str] | None = None, rebuild: dict[str, str] | None = None) -> Plan:
+    """`images`: the digests deployed by earlier applies; `rebuild`: services whose image will be built
+    anew (by `build`), with the reason."""
+    graph = Graph.from_stack(stack)
+    scope = graph.closure(targets) if targets else set(stack.services)
+    objects = by_service(render(stack, images))
+    live = Live(cluster, stack)
+    compared = _compare_all(cluster, live, [o for name in scope for o in objects.get(name, [])])
+    changes: dict[str, Change] = {}
+    migrations: list[dict[str, Any]] = []
+    for name in graph.order():
+        if name not in scope:
+            continue
+        svc = stack.services[name]
+        mine = objects.get(name, [])
+        change = _plan_service(name, svc.kind, mine, resources.get(name), live, compared)
+        if svc.kind == "job":
+            _plan_job(change, mine, live, resources.get(name), changes, graph)
+        if name in (rebuild or {}) and change.action in ("noop", "start"):
+            change.action = "update" if svc.kind == "service" else "run"
+        if name in (rebuild or {}):
+            change.reasons.append((rebuild or {})[name])
+        if svc.postgres is not None and svc.postgres.migrations is not None:
+            _plan_migrations(name, svc.postgres, resources.get(name), change, migrations)
+        stale = [o for o in live.of(name) if not any(_ref(o) == _ref(m) for m in mine)]
+        if stale:
+            change.details += [f"prune {_ref(o)} (no longer in the spec)" for o in stale]
+            if change.action == "noop":
+                change.action, change.reasons = "update", ["objects left the spec"]
+        change.config = {"objects": mine, "prune": [_key(o) for o in stale]}
+        changes[name] = change
+    if not targets:
+        gone = sorted({o["metadata"]["labels"].get(SERVICE_LABEL) for o in live.objects.values()} - set(stack.services)
+                      | (set(resources) - set(stack.services)))
+        for name in gone:
+            if not name:
+                continue
+            prune = live.of(name)
+            kept = live.of(name, KEPT_KINDS)
+            res = resources.get(name)
+            if not prune and res is None:
+                continue
+            reasons = ["removed from the spec"]
+            if kept:
+                reasons.append("kept: " + ", ".join(_ref(o) for o in kept) + " (symphony destroy deletes them)")
+            change = Change(name, res.kind if res else "service", "delete", reasons,
+                            details=[f"prune {_ref(o)}" for o in prune])
+            change.config = {"objects": [], "prune": [_key(o) for o in prune]}
+            changes[name] = change
+    return Plan(stack.name, list(changes.values()), sorted(targets or []), migrations)
+
+
+def _key(obj: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"],
+            "metadata": {"name": obj["metadata"]["name"], "namespace": obj["metadata"].get("namespace")}}
+
+
+class Compared:
+    """One object against the cluster: missing, or its field differences and conflicts."""
+
+    def __init__(self, obj: dict[str, Any], live: dict[str, Any] | None) -> None:
+        self.obj, self.live = obj, live
+        self.diffs: list[str] = []
+        self.conflict: str | None = None
+        self.immutable: str | None = None
+
+
+def _compare_all(cluster: Cluster, live: Live, objects: list[dict[str, Any]]) -> dict[str, Compared]:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda o: _compare(cluster, o, live.get(o)), objects))
+    return {_ref(c.obj): c for c in results}
+
+
+def _compare(cluster: Cluster, obj: dict[str, Any], live: dict[str, Any] | None) -> Compared:
+    from symphony.errors import RuntimeError_
+
+    out = Compared(obj, live)
+    if live is None:
+        return out
+    try:
+        try:
+            dry = cluster.apply(obj, dry_run=True).to_dict()
+        except RuntimeError_ as exc:
+            out.conflict = str(exc).split(": ", 1)[-1]
+            dry = cluster.apply(obj, force=True, dry_run=True).to_dict()
+    except Exception as exc:  # an immutable field (a Job's template, a claim's size): replaced or refused
+        status = getattr(exc, "status", None)
+        if status != 422:
+            raise
+        out.immutable = _message(exc)
+        return out
+    out.diffs = field_diff(comparable(live), comparable(dry))
+    return out
+
+
+def _message(exc: Any) -> str:
+    try:
+        return json.loads(exc.body)["message"]
+    except Exception:
+        return str(exc)[:200]
+
+
+def _plan_service(name: str, kind: str, mine: list[dict[str, Any]], res: Resource | None, live: Live,
+                  compared: dict[str, Compared]) -> Change:
+    change = Change(name, kind, "noop", config_hash=config_hash(mine))
+    results = [compared[_ref(o)] for o in mine]
+    missing = [c for c in results if c.live is None]
+    if res is None and len(missing) == len(results):
+        change.action, change.reasons = ("run" if kind == "job" else "create"), [f"new {_noun(kind)}"]
+        claims = live.of(name, (("v1", "PersistentVolumeClaim"),))
+        if claims:
+            change.reasons = [f"new {_noun(kind)}; reuses the kept claim(s) {', '.join(_ref(o) for o in claims)}"]
+        return change
+    for c in missing:
+        change.details.append(f"{_ref(c.obj)}: missing on the cluster")
+    ours = res is not None and res.config_hash == change.config_hash
+    for c in results:
+        for d in c.diffs:
+            change.details.append(f"{_ref(c.obj)}: {d}")
+        if c.immutable:
+            change.details.append(f"{_ref(c.obj)}: {c.immutable}")
+        if c.conflict:
+            change.details.append(f"{_ref(c.obj)}: conflict: {c.conflict}")
+    changed = [c for c in results if c.diffs or c.immutable]
+    if res is not None and res.status == "stopped":
+        change.action, change.reasons = "start", ["stopped by symphony down"]
+        return change
+    if not missing and not changed:
+        return change
+    change.action = "run" if kind == "job" else "update"
+    if missing and ours:
+        change.reasons.append("drift: " + ", ".join(_ref(c.obj) for c in missing) + " deleted outside Symphony")
+    if changed and ours:
+        managers = sorted({m for c in changed if c.live is not None for m in other_managers(c.live)})
+        who = f" by {', '.join(managers)}" if managers else ""
+        change.reasons.append(f"drift: changed on the cluster{who} since revision {res.revision if res else '?'}")
+    if not ours:
+        keys = sorted({d.split(": ")[1].split(".")[0] if ": " in d else d for d in change.details})
+        change.reasons.append("spec changed" + (f" ({', '.join(keys[:4])})" if keys else ""))
+    if any(c.conflict for c in results):
+        change.reasons.append("another field manager owns some of these fields: apply stops unless --force-conflicts")
+    return change
+
+
+def _noun(kind: str) -> str:
+    return {"postgres": "database service", "service": "service", "job": "job: never ran"}[kind]
+
+
+def _plan_job(change: Change, mine: list[dict[str, Any]], live: Live, res: Resource | None,
+              changes: dict[str, Change], graph: Graph) -> None:
+    if change.action == "noop" and res is not None and res.status == "failed":
+        change.action, change.reasons = "run", ["its last run failed"]
+    job = next((live.get(o) for o in mine if o["kind"] == "Job"), None)
+    if change.action == "noop" and job is not None and _job_failed(job):
+        change.action, change.reasons = "run", ["its last run failed"]
+    upstream = [d for d in graph.dependencies(change.service) if d in changes and changes[d].action == "run"
+                and changes[d].kind == "job"]
+    if upstream:
+        change.action = "run"
+        change.reasons.append(f"upstream job {', '.join(sorted(upstream))} re-runs")
+
+
+def _job_failed(job: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Failed" and c.get("status") == "True" for c in (job.get("status") or {}).get("conditions") or [])
+
+
+def _plan_migrations(name: str, spec: Any, res: Resource | None, change: Change, out: list[dict[str, Any]]) -> None:
+    """Migrations not yet recorded as applied to this database (the cluster's database is not reachable
+    from here; Symphony's state remembers what the migration Jobs did)."""
+    from symphony.migrations.model import load_migrations
+    from symphony.migrations.ops import operations
+
+    done = set((res.config if res else {}).get("migrations") or [])
+    todo = [m for m in load_migrations(spec.migrations) if m.name not in done]
+    for m in todo:
+        ops = []
+        for op in operations(m):
+            impact = op.impact()
+            ops.append({"kind": op.kind, "summary": impact.summary, "tables": impact.tables, "risk": impact.risk})
+        out.append({"service": name, "migration": m.name, "state": "pending", "operations": ops})
+    active = (res.config if res else {}).get("migration_active")
+    if active and not todo:
+        out.append({"service": name, "migration": active, "state": "active", "operations": [],
+                    "note": "started earlier; its contract Job runs once every release uses the new version"})
+        if change.action == "noop":
+            change.action = "migrate"
+        change.reasons.append(f"migration {active} is active: complete it")
+    if todo:
+        if change.action == "noop":
+            change.action = "migrate"
+        change.reasons.append(f"{len(todo)} pending migration(s): {', '.join(m.name for m in todo)} "
+                              "(expand Job before the rollout, contract Job after)")
