@@ -15,7 +15,7 @@ import yaml
 from conftest import ROOT, Symphony
 
 from symphony.errors import SpecError
-from symphony.runtimes.kubernetes.render import render
+from symphony.runtimes.kubernetes.render import job_from_cronjob, migration_job, render
 from symphony.runtimes.kubernetes.terraform import export
 from symphony.spec import load_stack
 
@@ -43,8 +43,13 @@ def by_kind(objects: list[dict]) -> dict[str, list[dict]]:
 
 
 def test_every_manifest_is_valid_for_two_kubernetes_versions(campsite):
-    objects = render(load_stack(campsite))
+    stack = load_stack(campsite)
+    objects = render(stack)
     assert [o["kind"] for o in objects].count("Deployment") == 1
+    cron = next(o for o in objects if o["kind"] == "CronJob")
+    # What the runtime makes at apply time: migration Jobs and a one-off run of a CronJob.
+    objects += [migration_job(stack, "db", action, "01_hourly_fahrenheit") for action in ("start", "complete")]
+    objects.append(job_from_cronjob(cron, "r7"))
     for version in VERSIONS:
         for obj in objects:
             kubernetes_validate.validate(obj, version, strict=True)
@@ -52,7 +57,10 @@ def test_every_manifest_is_valid_for_two_kubernetes_versions(campsite):
 
 def test_kinds_labels_and_rollout_settings(campsite):
     objects = by_kind(render(load_stack(campsite)))
-    assert set(objects) == {"StatefulSet", "Service", "Deployment", "Job", "CronJob"}
+    # + the migration files (ConfigMap) and the claim each migration Job backs up into
+    assert set(objects) == {"StatefulSet", "Service", "Deployment", "Job", "CronJob", "ConfigMap",
+                            "PersistentVolumeClaim"}
+    assert set(objects["ConfigMap"][0]["data"]) == {"00_base.yaml", "01_hourly_fahrenheit.yaml"}
     for obj in sum(objects.values(), []):
         assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "symphony"
         assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "campsite"
@@ -132,4 +140,5 @@ def test_cli_render_and_export(campsite, workdir):
     sym.run("export", "terraform", "-o", str(target), check=True)
     assert "kubernetes_manifest" in json.loads(target.read_text())["resource"]
     refused = sym.run("up")
-    assert refused.returncode == 2 and "local runtime only" in refused.stderr
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "no kubeconfig" in refused.stderr and "KUBECONFIG" in refused.stderr

@@ -25,6 +25,9 @@ def connect(kubeconfig: str | None = None, context: str | None = None, check: bo
     from kubernetes import client, config
 
     kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    if not any(os.path.exists(p) for p in kubeconfig.split(os.pathsep)):
+        raise RuntimeError_(f"no kubeconfig: {kubeconfig} does not exist",
+                            fix="set KUBECONFIG to your cluster's kubeconfig (kubectl config view --raw)")
     configuration = client.Configuration()
     try:
         config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
