@@ -548,7 +548,8 @@ class Stack(BaseModel):
             svc._name = name
         for name, svc in self.services.items():
             deps[name] = frozenset(self._service_deps(name, svc, found))
-        found += self._port_clashes()
+        if self.runtime == "local":  # on Kubernetes every Service has its own address
+            found += self._port_clashes()
         cycle = Graph(deps).find_cycle()
         if cycle:
             found.append((self._edge_path(cycle[0], cycle[1]), "dependency cycle: " + " -> ".join(cycle), "remove one of these dependencies"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from symphony.apply import ApplyResult
@@ -39,7 +39,7 @@ from symphony.spec import Stack
 from symphony.state import Resource, StateStore
 
 JOB_DEADLINE = 1800.0
-PARALLEL = 8
+PARALLEL = 16
 
 
 def rollout_deadline(obj: dict[str, Any]) -> float:
@@ -85,49 +85,51 @@ class Executor:
             if name in rebuild:
                 self._build(name)
         self.objects = by_service(render(self.stack, self.images))
-        levels = self._levels([n for n in self.graph.order() if n in changes])
-        databases = [n for n in changes if self.stack.services[n].kind == "postgres"]
-        self._level(sorted(databases, key=lambda n: levels[n]), changes, result)
+        databases = [n for n in self.graph.order() if n in changes and self.stack.services[n].kind == "postgres"]
+        self._run(databases, changes, result)
         started = self._expand(plan, result)
-        others = [n for n in changes if n not in databases]
-        for depth in sorted({levels[n] for n in others}):
-            self._level([n for n in others if levels[n] == depth], changes, result)
+        self._run([n for n in self.graph.order() if n in changes and n not in databases], changes, result)
         self._contract(started, changes, result)
         for change in plan.actionable:
             if change.action == "delete":
                 self._delete(change)
 
-    def _levels(self, names: list[str]) -> dict[str, int]:
-        level: dict[str, int] = {}
-        for name in self.graph.order():
-            level[name] = 1 + max((level[d] for d in self.graph.dependencies(name)), default=-1)
-        return {n: level[n] for n in names}
+    def _run(self, names: list[str], changes: dict[str, Change], result: ApplyResult) -> None:
+        """Each change once what it depends on is done, independent ones in parallel. Cluster work runs
+        in the pool; state is written only from this thread."""
+        pending = list(names)
+        running: dict[Future[str | None], str] = {}
+        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+            while pending or running:
+                for name in list(pending):
+                    deps = self.graph.dependencies(name)
+                    failed = next((d for d in deps if d in result.failed or d in result.skipped), None)
+                    if failed:
+                        pending.remove(name)
+                        result.skipped[name] = f"not applied: {failed} failed"
+                        self.events(name, f"skipped: {failed} failed")
+                    elif not any(d in pending or d in running.values() for d in deps):
+                        pending.remove(name)
+                        self.state.journal(self.revision, name, changes[name].action, "started")
+                        running[pool.submit(self._work, changes[name])] = name
+                if not running:
+                    continue
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._finish(changes[running.pop(future)], future.result(), result)
 
-    def _level(self, names: list[str], changes: dict[str, Change], result: ApplyResult) -> None:
-        todo = []
-        for name in names:
-            failed = next((d for d in self.graph.dependencies(name) if d in result.failed or d in result.skipped), None)
-            if failed:
-                result.skipped[name] = f"not applied: {failed} failed"
-                self.events(name, f"skipped: {failed} failed")
-            else:
-                todo.append(name)
-        for name in todo:
-            self.state.journal(self.revision, name, changes[name].action, "started")
-        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:  # cluster work only: state stays in this thread
-            errors = list(pool.map(lambda n: self._work(changes[n]), todo))
-        for name, error in zip(todo, errors, strict=True):
-            change, kind = changes[name], self.stack.services[name].kind
-            if error:
-                self.events(name, f"failed: {error}")
-                self.state.journal(self.revision, name, change.action, "failed", error)
-                result.failed[name] = error
-                if kind == "job":
-                    self._remember(name, "failed")
-            else:
-                self._remember(name, "succeeded" if kind == "job" else "applied")
-                self.state.journal(self.revision, name, change.action, "done")
-                result.done.append(name)
+    def _finish(self, change: Change, error: str | None, result: ApplyResult) -> None:
+        name, kind = change.service, self.stack.services[change.service].kind
+        if error:
+            self.events(name, f"failed: {error}")
+            self.state.journal(self.revision, name, change.action, "failed", error)
+            result.failed[name] = error
+            if kind == "job":
+                self._remember(name, "failed")
+            return
+        self._remember(name, "succeeded" if kind == "job" else "applied")
+        self.state.journal(self.revision, name, change.action, "done")
+        result.done.append(name)
 
     def _work(self, change: Change) -> str | None:
         """The cluster side of one change; returns the error, if any."""

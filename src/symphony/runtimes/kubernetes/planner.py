@@ -261,11 +261,22 @@ def _plan_service(name: str, kind: str, mine: list[dict[str, Any]], res: Resourc
         who = f" by {', '.join(managers)}" if managers else ""
         change.reasons.append(f"drift: changed on the cluster{who} since revision {res.revision if res else '?'}")
     if not ours:
-        keys = sorted({d.split(": ")[1].split(".")[0] if ": " in d else d for d in change.details})
-        change.reasons.append("spec changed" + (f" ({', '.join(keys[:4])})" if keys else ""))
+        keys = sorted({_field(d) for d in change.details})
+        change.reasons.append("spec changed" + (f": {', '.join(keys[:4])}" if keys else "")
+                              + (f" and {len(keys) - 4} more" if len(keys) > 4 else ""))
     if any(c.conflict for c in results):
         change.reasons.append("another field manager owns some of these fields: apply stops unless --force-conflicts")
     return change
+
+
+def _field(detail: str) -> str:
+    """'Deployment x: spec.template.spec.containers[api].image: a -> b' -> 'containers[api].image'."""
+    parts = detail.split(": ")
+    path = parts[1] if len(parts) > 2 else parts[-1]
+    for prefix in ("spec.template.spec.", "spec.jobTemplate.spec.template.spec.", "spec.template.", "spec."):
+        if path.startswith(prefix):
+            return path[len(prefix):]
+    return path
 
 
 def _noun(kind: str) -> str:
