@@ -1,8 +1,8 @@
 """Applying a plan to a cluster, in the graph's order.
 
 Databases first (their Secret, StatefulSet, headless Service), then the expand Job of pending
-migrations, then the other services level by level (independent ones in parallel), each waited for
-with the real status fields. A Deployment that does not become ready within its deadline is rolled
+migrations, then the other services, each as soon as what it needs is done (independent ones in
+parallel), each waited for with the real status fields. A Deployment that does not become ready within its deadline is rolled
 back to the objects of the previous revision, with the reason (conditions, pod states, events). Once
 every rollout is complete the contract Job runs; if a rollout failed, the rollback Job undoes the
 expand (unless a release already serves on the new version). Then what left the spec is pruned;
