@@ -272,3 +272,21 @@ def k8s_cluster() -> Iterator[Any]:
 
     with cluster() as c:
         yield c
+
+
+_KUBE_STACKS = itertools.count(1)
+
+
+@pytest.fixture
+def kube(k8s_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
+    """The test cluster for one test: KUBECONFIG set, fresh static volumes, and a stack name (= namespace)
+    no other test uses. Nodes and pods are kwok's: no container runs."""
+    from symphony.runtimes.kubernetes.cluster import Cluster, connect
+
+    monkeypatch.setenv("KUBECONFIG", str(k8s_cluster.kubeconfig))
+    cluster = Cluster(connect(str(k8s_cluster.kubeconfig)))
+    name = f"k{next(_KUBE_STACKS)}-{os.getpid() % 1000}"
+    k8s_cluster.add_volumes(3)  # for this test's claims (a released volume is not bound again)
+    yield SimpleNamespace(cluster=cluster, kubeconfig=k8s_cluster.kubeconfig, name=name, harness=k8s_cluster)
+    with contextlib.suppress(Exception):
+        cluster.delete({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})

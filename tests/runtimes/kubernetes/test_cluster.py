@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 
 from symphony.errors import RuntimeError_
-from symphony.runtimes.kubernetes.apply import Cluster, connect
+from symphony.runtimes.kubernetes.cluster import Cluster, connect
 from symphony.runtimes.kubernetes.render import namespace, render
 from symphony.spec import load_stack
 

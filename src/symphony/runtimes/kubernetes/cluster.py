@@ -214,7 +214,7 @@ def _deployment_done(live: dict[str, Any]) -> tuple[bool, str]:
     observed = status.get("observedGeneration", 0) >= (live.get("metadata") or {}).get("generation", 1)
     updated, available = status.get("updatedReplicas", 0), status.get("availableReplicas", 0)
     total = status.get("replicas", 0)
-    for cond in status.get("conditions") or []:
+    for cond in status.get("conditions") or [] if observed else []:  # a stale condition is not this rollout's
         if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
             raise RuntimeError_(f"rollout failed: {cond.get('message')}")
     done = observed and updated == want and available == want and total == want
