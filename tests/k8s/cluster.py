@@ -6,7 +6,8 @@ Once started, the cluster has two Ready kwok nodes (NODES) and eight static Pers
 (10Gi, ReadWriteOnce, Retain, hostPath in the cluster's temp folder) so StatefulSet claims bind;
 `add_volumes(n)` makes more. Pod lifecycle is kwok's own fast stages (Running and Ready at once, Job
 pods Succeeded, deleted pods gone), except that a pod whose first container's readinessProbe is
-httpGet NEVER_READY ("/never-ready") is Running but never Ready (tests/k8s/stages/).
+httpGet NEVER_READY ("/never-ready") is Running but never Ready, and a Job pod whose first container's
+image is one of FAILING_IMAGES ends Failed with exit code 1 (tests/k8s/stages/).
 
 Pod logs work through the API (`read_namespaced_pod_log`): kwok serves a kubelet endpoint on
 127.0.0.1 (the nodes' InternalIP and kubelet port), and a ClusterLogs maps every container to the
@@ -41,11 +42,11 @@ HARNESS = Path(__file__).resolve().parent / "harness"
 CACHE = Path(os.environ.get("SYMPHONY_K8S_CACHE", Path.home() / ".cache" / "symphony" / "k8s")) / KUBERNETES
 TOKEN = "symphony-test-token"
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
-# kwok's own stages; pod-ready is replaced by tests/k8s/stages/ (pod-ready and pod-never-ready).
-KWOK_STAGES = ("node/fast/node-initialize.yaml", "node/heartbeat/node-heartbeat.yaml", "pod/fast/pod-complete.yaml",
-               "pod/fast/pod-delete.yaml")
+# kwok's own stages; pod-ready and pod-complete are replaced by tests/k8s/stages/ (+ never-ready, fail).
+KWOK_STAGES = ("node/fast/node-initialize.yaml", "node/heartbeat/node-heartbeat.yaml", "pod/fast/pod-delete.yaml")
 STAGES = Path(__file__).resolve().parent / "stages"
 NEVER_READY = "/never-ready"  # httpGet path of a first container's readinessProbe: Running, never Ready
+FAILING_IMAGES = ("registry.example.com/fails:1", "symphony:fails")  # Job pods with these images end Failed
 NODES = ("kwok-node-0", "kwok-node-1")
 VOLUMES = 8
 FIELD_MANAGER = "symphony-test-harness"

@@ -294,3 +294,46 @@ def test_logs_are_read_through_the_api(campsite: Workspace, kube: Any) -> None:
     sym = Symphony(campsite.stack.root)
     out = sym.run("logs", "ingest", "-n", "1")
     assert out.returncode == 0 and out.stdout.strip() == "GET /api/near 200", out.stderr
+
+
+def test_a_failing_job_stops_its_dependents_and_runs_again_next_time(kube: Any, workdir: Path) -> None:
+    """The harness's kwok stages fail every Job pod of the image registry.example.com/fails:1."""
+    folder = _campsite(workdir / "campsite", kube.name)
+    spec = (folder / "symphony.yaml").read_text()
+    (folder / "symphony.yaml").write_text(spec.replace(
+        "  ingest:\n    image: registry.example.com/campsite:2\n", "  ingest:\n    image: registry.example.com/fails:1\n"))
+    ws = Workspace.open(folder)
+    with pytest.raises(ApplyError) as failed:
+        ws.apply()
+    assert "ingest" in failed.value.failures and "job failed" in failed.value.failures["ingest"]
+    assert failed.value.failures["compute"] == "not applied: ingest failed"
+    assert {s.name: s.state for s in ws.status()}["ingest"] == "failed"
+    again = Workspace.open(folder).plan()
+    assert again.change("ingest").action == "run" and "its last run failed" in again.change("ingest").reasons
+    assert again.change("compute").action == "run"
+    ws.close()
+
+
+def test_a_failing_expand_job_leaves_the_deployment_alone_and_rolls_the_expand_back(kube: Any, workdir: Path) -> None:
+    """The migration Jobs run the Symphony image; the harness fails every Job pod of `symphony:fails`."""
+    ws = Workspace.open(_campsite(workdir / "campsite", kube.name, migrations=("00_base",)))
+    ws.apply()
+    generation = _live(kube, "Deployment", f"{kube.name}-api")["metadata"]["generation"]
+    shutil.copy(ROOT / "examples" / "campsite" / "v2" / "migrations" / "01_hourly_fahrenheit.yaml",
+                ws.stack.root / "migrations")
+    spec = ws.stack.file.read_text().replace("runtime: kubernetes\n",
+                                             "runtime: kubernetes\nkubernetes: {symphony_image: 'symphony:fails'}\n")
+    ws.stack.file.write_text(spec)
+    ws = Workspace.open(ws.stack.root)
+    events: list[str] = []
+    with pytest.raises(ApplyError) as failed:
+        ws.apply(events=lambda service, message: events.append(f"{service}: {message}"))
+    assert "01_hourly_fahrenheit failed to start" in failed.value.failures["db"]
+    assert failed.value.failures["api"] == "not applied: db failed"
+    assert _live(kube, "Deployment", f"{kube.name}-api")["metadata"]["generation"] == generation
+    rollback = migration_job(ws.stack, "db", "rollback", "01_hourly_fahrenheit")
+    assert kube.cluster.get(rollback) is not None  # it ran (and, with this image, failed too: reported)
+    assert any("rollback Job failed" in e for e in events), events
+    assert kube.cluster.get(migration_job(ws.stack, "db", "complete", "01_hourly_fahrenheit")) is None
+    assert "01_hourly_fahrenheit" not in ws.state.resource("db").config["migrations"]
+    ws.close()
