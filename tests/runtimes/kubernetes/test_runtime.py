@@ -7,9 +7,12 @@ Jobs, CronJobs, the PV binder) and their status fields."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, Symphony, free_port
+from conftest import ROOT, Symphony, free_port, wait_until
 
 from symphony.errors import ApplyError
 from symphony.runtimes.kubernetes.render import migration_job
@@ -337,3 +340,27 @@ def test_a_failing_expand_job_leaves_the_deployment_alone_and_rolls_the_expand_b
     assert kube.cluster.get(migration_job(ws.stack, "db", "complete", "01_hourly_fahrenheit")) is None
     assert "01_hourly_fahrenheit" not in ws.state.resource("db").config["migrations"]
     ws.close()
+
+
+def test_a_killed_apply_is_repaired_by_the_next_one(kube: Any, workdir: Path) -> None:
+    folder = _campsite(workdir / "campsite", kube.name)
+    sym = Symphony(folder)
+    proc = subprocess.Popen([sys.executable, "-m", "symphony.cli.main", "up"], cwd=folder,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
+                      "metadata": {"name": f"{kube.name}-api", "namespace": kube.name}}
+        wait_until(lambda: kube.cluster.get(deployment) is not None, timeout=60, interval=0.02)
+    finally:
+        proc.kill()
+        proc.wait()
+    history = json.loads(sym.run("history", "--json", check=True).stdout)
+    assert history[0]["status"] == "applying"  # what the killed command left
+    up = sym.run("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    history = json.loads(sym.run("history", "--json", check=True).stdout)
+    assert [h["status"] for h in history[:2]] == ["applied", "interrupted"]
+    plan = sym.run("plan", "--detailed-exitcode")
+    assert plan.returncode == 0, plan.stdout
+    assert {s["state"] for s in json.loads(sym.run("status", "--json", check=True).stdout)["services"].values()} \
+        <= {"healthy", "succeeded"}
