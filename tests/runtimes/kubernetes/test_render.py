@@ -131,7 +131,8 @@ def test_terraform_export_owns_the_same_objects_without_plain_passwords(campsite
     json.dumps(tf)
 
 
-def test_cli_render_and_export(campsite, workdir):
+def test_cli_render_and_export(campsite, workdir, monkeypatch):
+    monkeypatch.setenv("KUBECONFIG", str(workdir / "no-such-kubeconfig"))
     sym = Symphony(campsite)
     out = sym.run("render", check=True).stdout
     assert len(list(yaml.safe_load_all(out))) == len(render(load_stack(campsite)))
@@ -142,3 +143,12 @@ def test_cli_render_and_export(campsite, workdir):
     refused = sym.run("up")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "no kubeconfig" in refused.stderr and "KUBECONFIG" in refused.stderr
+
+
+def test_runtime_option_overrides_the_spec(workdir):
+    """`--runtime kubernetes` on a local stack: the Kubernetes checks apply (images are needed)."""
+    folder = workdir / "campsite"
+    shutil.copytree(ROOT / "examples" / "campsite", folder, ignore=shutil.ignore_patterns("v2", ".symphony"))
+    proc = Symphony(folder).run("--runtime", "kubernetes", "plan")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "services.api.image" in proc.stderr and "the kubernetes runtime needs an image" in proc.stderr

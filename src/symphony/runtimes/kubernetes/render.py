@@ -74,7 +74,7 @@ def render(stack: Stack, images: dict[str, str] | None = None) -> list[dict[str,
     `images` overrides a service's image (a built image deployed by digest)."""
     from symphony.graph import Graph
 
-    _check(stack)
+    check(stack)
     out: list[dict[str, Any]] = []
     for name in Graph.from_stack(stack).order():
         svc = stack.services[name]
@@ -95,7 +95,8 @@ def by_service(objects: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]
     return out
 
 
-def _check(stack: Stack) -> None:
+def check(stack: Stack) -> None:
+    """What the kubernetes runtime needs of a spec beyond its schema (an image for each run service and job)."""
     for name, svc in stack.services.items():
         if svc.kind != "postgres" and not svc.image:
             raise SpecError(

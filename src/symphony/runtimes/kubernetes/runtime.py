@@ -57,7 +57,9 @@ class KubernetesRuntime:
 
     def plan(self, resources: dict[str, Resource], targets: list[str] | None = None) -> Plan:
         from symphony.runtimes.kubernetes.planner import make_plan
+        from symphony.runtimes.kubernetes.render import check
 
+        check(self.stack)  # a spec problem first, before the cluster is asked anything
         images, rebuild = self.images(resources)
         return make_plan(self.stack, self.cluster, resources, targets, images, rebuild)
 
