@@ -44,12 +44,12 @@ NAME = "k8s-scale"
 DB_USERS = 10  # every DB_USERS-th run service reads ${db0.url}
 PODS_PER_NODE = 110  # what a kwok node of the harness allows
 NOTE = ("kwok makes pods Running and Ready at once, so the first apply is paced by the control plane's "
-        "controllers: kube-controller-manager talks to the apiserver at its default client rate limit "
-        "(the harness raises its client rate limit to --kube-api-qps 200; at the default 20 the first apply of "
-        "200 services took 47.6 s; a Deployment costs it several writes: ReplicaSet, Pod, events, statuses), "
-        "and by Symphony's 16 rollouts in flight at a time (runtimes/kubernetes/executor.py PARALLEL), each "
-        "polled every 0.5 s. Plans are one server-side dry-run per object (8 in parallel).")
-# Each run service gets its own port: the spec refuses two services on one port, even on kubernetes.
+        "controllers (kube-controller-manager; the harness raises its client rate limit to --kube-api-qps 200: "
+        "at the default 20 the first apply of 200 services took 47.6 s, since a Deployment costs it several "
+        "writes: ReplicaSet, Pod, events, statuses) and by Symphony's 16 rollouts in flight at a time "
+        "(runtimes/kubernetes/executor.py PARALLEL), each polled every 0.5 s. Plans are one server-side "
+        "dry-run per object (8 in parallel).")
+# Each run service gets its own port (Kubernetes would allow one port for all; local would not).
 PORT = 10000
 
 
