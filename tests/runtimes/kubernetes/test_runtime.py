@@ -364,3 +364,25 @@ def test_a_killed_apply_is_repaired_by_the_next_one(kube: Any, workdir: Path) ->
     assert plan.returncode == 0, plan.stdout
     assert {s["state"] for s in json.loads(sym.run("status", "--json", check=True).stdout)["services"].values()} \
         <= {"healthy", "succeeded"}
+
+
+def test_a_migration_stays_active_while_a_release_still_reads_the_previous_version(kube: Any, workdir: Path) -> None:
+    ws = Workspace.open(_campsite(workdir / "campsite", kube.name, migrations=("00_base",)))
+    ws.apply()
+    shutil.copy(ROOT / "examples" / "campsite" / "v2" / "migrations" / "01_hourly_fahrenheit.yaml",
+                ws.stack.root / "migrations")
+    ws = Workspace.open(ws.stack.root)
+    events: list[str] = []
+    ws.apply(targets=["db"], events=lambda service, message: events.append(f"{service}: {message}"))
+    assert any("stays active: api, ingest, compute still use" in e for e in events), events
+    assert ws.state.resource("db").config["migration_active"] == "01_hourly_fahrenheit"
+    assert kube.cluster.get(migration_job(ws.stack, "db", "complete", "01_hourly_fahrenheit")) is None
+    plan = Workspace.open(ws.stack.root).plan()
+    assert "migration 01_hourly_fahrenheit is active: complete it" in plan.change("db").reasons
+    assert plan.change("api").action == "update"
+    ws = Workspace.open(ws.stack.root)
+    ws.apply(plan)
+    assert kube.cluster.get(migration_job(ws.stack, "db", "complete", "01_hourly_fahrenheit")) is not None
+    assert not ws.state.resource("db").config["migration_active"]
+    assert not Workspace.open(ws.stack.root).plan().has_changes
+    ws.close()

@@ -268,10 +268,15 @@ class Executor:
             if res.kind == "postgres" and res.config.get("migration_active") and name not in active:
                 active[name] = res.config["migration_active"]
         for db, migration in active.items():
-            users = [n for n, s in self.stack.services.items() if db in service_schemas(self.stack, s)]
+            users = {n: service_schemas(self.stack, s)[db] for n, s in self.stack.services.items()
+                     if db in service_schemas(self.stack, s)}
             failed = [n for n in users if n in result.failed or n in result.skipped]
             moved = [n for n in users if n in changes and n in result.done]
-            if not failed:
+            behind = [n for n, schema in users.items() if not failed and not self._runs_on(n, schema)]
+            if behind:
+                self.events(db, f"migration {migration} stays active: {', '.join(behind)} still use(s) the "
+                                "previous version (not applied yet: --target?)")
+            elif not failed:
                 self.events(db, f"contract: {migration}")
                 try:
                     self._run_migration_job(migration_job(self.stack, db, "complete", migration))
@@ -285,6 +290,13 @@ class Executor:
                 self._forget_migration(db, migration)
             else:
                 self.events(db, f"migration {migration} stays active: {', '.join(moved)} already use(s) it")
+
+    def _runs_on(self, name: str, schema: str) -> bool:
+        """Whether the objects last applied for `name` read version schema `schema`."""
+        res = self.resources.get(name)
+        want = {"name": "PGOPTIONS", "value": f"-c search_path={schema}"}
+        return res is not None and any(want in (c.get("env") or []) for o in res.config.get("objects") or []
+                                       for c in _containers(o))
 
     def _run_migration_job(self, job: dict[str, Any]) -> None:
         if self.cluster.get(job) is not None:
@@ -316,3 +328,9 @@ class Executor:
                       "migration_active": None}
         self.state.put_resource(res)
         self.resources[db] = res
+
+
+def _containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = obj.get("spec") or {}
+    template = spec.get("template") or spec.get("jobTemplate", {}).get("spec", {}).get("template") or {}
+    return (template.get("spec") or {}).get("containers") or []
