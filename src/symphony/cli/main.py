@@ -572,7 +572,8 @@ def destroy(stack: str, yes: bool) -> None:
     ws = _workspace(stack)
     volumes = ws.volumes()
     what = ", ".join(str(v) for v in volumes) or "no volumes"
-    _console().print(f"This stops every service of '{ws.stack.name}' and deletes: {what}, its releases and logs.")
+    extra = "every object of the stack on the cluster" if ws.kube else "its releases and logs"
+    _console().print(f"This stops every service of '{ws.stack.name}' and deletes: {what}, {extra}.")
     _confirm("Delete them? This cannot be undone.", yes, "destroy")
     removed = ws.destroy(_events())
     _console().print(f"Destroyed stack '{ws.stack.name}' ({len(removed)} volume(s) deleted).")

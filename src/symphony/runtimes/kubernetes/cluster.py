@@ -227,7 +227,7 @@ def _statefulset_done(live: dict[str, Any]) -> tuple[bool, str]:
     ready = status.get("readyReplicas", 0)
     same = status.get("currentRevision") == status.get("updateRevision")
     observed = status.get("observedGeneration", 0) >= (live.get("metadata") or {}).get("generation", 1)
-    return observed and ready == want and same, f"{ready}/{want} ready"
+    return observed and ready == want and same, f"{ready}/{want} ready" + ("" if same else ", updating")
 
 
 def _job_done(live: dict[str, Any]) -> tuple[bool, str]:
