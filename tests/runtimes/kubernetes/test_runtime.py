@@ -152,6 +152,14 @@ def test_another_field_managers_change_is_drift_in_the_plan_and_a_conflict_in_th
     assert _live(kube, "Deployment", name)["spec"]["replicas"] == 3  # not silently overwritten
     campsite.execute(campsite.plan(), force=True)
     assert _live(kube, "Deployment", name)["spec"]["replicas"] == 2
+    # An object deleted by hand is drift too, and the next apply puts it back.
+    kube.cluster.delete({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": kube.name}},
+                        wait=30)
+    plan = campsite.plan()
+    assert plan.change("api").reasons == [f"drift: Service {name} deleted outside Symphony"]
+    campsite.execute(plan)
+    _live(kube, "Service", name, "v1")
+    assert not campsite.plan().has_changes
 
 
 def test_a_service_removed_from_the_spec_is_pruned_but_its_claim_stays(campsite: Workspace, kube: Any) -> None:
