@@ -394,3 +394,31 @@ def test_a_migration_stays_active_while_a_release_still_reads_the_previous_versi
     assert not ws.state.resource("db").config["migration_active"]
     assert not Workspace.open(ws.stack.root).plan().has_changes
     ws.close()
+
+
+def test_a_failed_rollout_runs_the_rollback_job_when_no_release_uses_the_new_version(kube: Any, workdir: Path) -> None:
+    """api's new release never becomes ready (kwok keeps /never-ready pods unready) and the jobs fail
+    (their image is one the harness fails): nothing runs on the new version, so it is rolled back."""
+    ws = Workspace.open(_campsite(workdir / "campsite", kube.name, migrations=("00_base",)))
+    ws.apply()
+    shutil.copy(ROOT / "examples" / "campsite" / "v2" / "migrations" / "01_hourly_fahrenheit.yaml",
+                ws.stack.root / "migrations")
+    spec = ws.stack.file.read_text()
+    spec = spec.replace("    health: /healthz\n", "    health: /never-ready\n")
+    spec = spec.replace("rollout: {min_healthy: 1s, drain: 2s}", "rollout: {min_healthy: 1s, drain: 2s, healthy_deadline: 3s}")
+    for job in ("ingest", "compute"):
+        spec = spec.replace(f"  {job}:\n    image: registry.example.com/campsite:2\n",
+                            f"  {job}:\n    image: registry.example.com/fails:1\n")
+    ws.stack.file.write_text(spec)
+    ws = Workspace.open(ws.stack.root)
+    with pytest.raises(ApplyError) as failed:
+        ws.apply()
+    assert failed.value.failures["api"].startswith("rolled back:"), failed.value.failures
+    image = _live(kube, "Deployment", f"{kube.name}-api")["spec"]["template"]["spec"]["containers"][0]
+    assert image["readinessProbe"]["httpGet"]["path"] == "/healthz"  # the previous release again
+    assert {"name": "PGOPTIONS", "value": "-c search_path=public_00_base"} in image["env"]
+    assert kube.cluster.get(migration_job(ws.stack, "db", "rollback", "01_hourly_fahrenheit")) is not None
+    assert kube.cluster.get(migration_job(ws.stack, "db", "complete", "01_hourly_fahrenheit")) is None
+    db = ws.state.resource("db").config
+    assert "01_hourly_fahrenheit" not in db["migrations"] and not db["migration_active"]
+    ws.close()
