@@ -356,9 +356,9 @@ def test_a_killed_apply_is_repaired_by_the_next_one(kube: Any, workdir: Path) ->
     proc = subprocess.Popen([sys.executable, "-m", "symphony.cli.main", "up"], cwd=folder,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
-                      "metadata": {"name": f"{kube.name}-api", "namespace": kube.name}}
-        wait_until(lambda: kube.cluster.get(deployment) is not None, timeout=60, interval=0.02)
+        # Killed once the api and the first job are on the cluster, before the apply recorded them.
+        job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": f"{kube.name}-ingest", "namespace": kube.name}}
+        wait_until(lambda: kube.cluster.get(job) is not None, timeout=60, interval=0.02)
     finally:
         proc.kill()
         proc.wait()

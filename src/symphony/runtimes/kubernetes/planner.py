@@ -252,7 +252,7 @@ def _plan_service(name: str, kind: str, mine: list[dict[str, Any]], res: Resourc
         change.action, change.reasons = "start", ["stopped by symphony down"]
         return change
     if not missing and not changed:
-        if res is not None and res.config_hash != change.config_hash:  # applied, never recorded: a crash
+        if res is None or res.config_hash != change.config_hash:  # applied, never recorded: a crash
             change.action = "run" if kind == "job" else "update"
             change.reasons.append("the cluster already matches the spec, but no finished apply recorded it "
                                   "(an interrupted apply): wait for it and record it")
