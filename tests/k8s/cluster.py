@@ -28,6 +28,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -294,12 +295,21 @@ class Cluster:
 def cluster() -> Iterator[Cluster]:
     folder = Path(tempfile.mkdtemp(prefix="symphony-k8s-"))
     c = Cluster(folder)
+    previous = None
+    if threading.current_thread() is threading.main_thread():  # SIGTERM (a timeout, CI) still stops the cluster
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         c.start()
         yield c
     finally:
         c.stop()
         shutil.rmtree(folder, ignore_errors=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":  # `make test` builds the control plane first (once per machine), outside any test timeout
