@@ -471,14 +471,33 @@ def split_command(command: str) -> list[str]:
     return shlex.split(command, comments=False)
 
 
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?([KMGTPE]i|[kMGTPE])?")
+
+
+def _namespace(value: str) -> str:
+    if not _DNS_LABEL.fullmatch(value):
+        raise problem(f"invalid namespace {describe(value)}",
+                      fix="use at most 63 lowercase letters, digits and -, starting and ending with a letter or digit")
+    return value
+
+
+def _storage(value: str) -> str:
+    if not _QUANTITY.fullmatch(value):
+        raise problem(f"invalid volume size {describe(value)}", fix="a Kubernetes quantity, e.g. 1Gi, 500Mi, 20G")
+    return value
+
+
 class KubernetesSpec(BaseModel):
     """The cluster a kubernetes stack goes to (kubeconfig found as kubectl finds it)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     context: str | None = Field(None, description="The kubeconfig context (default: the current one).")
-    namespace: str | None = Field(None, description="The namespace (default: the stack's name).")
-    storage: str = Field("1Gi", description="The volume size of each postgres service.")
+    namespace: Annotated[str, AfterValidator(_namespace)] | None = Field(
+        None, description="The namespace (default: the stack's name)."
+    )
+    storage: Annotated[str, AfterValidator(_storage)] = Field("1Gi", description="The volume size of each postgres service.")
     symphony_image: str = Field(
         "symphony:0.1.0",
         description="The image carrying Symphony, for migration Jobs (build it from the Dockerfile in Symphony's repo).",

@@ -152,3 +152,17 @@ def test_runtime_option_overrides_the_spec(workdir):
     proc = Symphony(folder).run("--runtime", "kubernetes", "plan")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "services.api.image" in proc.stderr and "the kubernetes runtime needs an image" in proc.stderr
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("namespace", "Bad_NS", "kubernetes.namespace: invalid namespace 'Bad_NS'"),
+    ("storage", "lots", "kubernetes.storage: invalid volume size 'lots'"),
+])
+def test_bad_kubernetes_settings_are_spec_errors(workdir, key, value, message):
+    folder = workdir / "shop"
+    folder.mkdir()
+    (folder / "symphony.yaml").write_text(f"name: shop\nruntime: kubernetes\nkubernetes: {{{key}: {value}}}\n"
+                                          "services:\n  db:\n    postgres: {}\n")
+    proc = Symphony(folder).run("plan")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert message in proc.stderr and "symphony.yaml:3" in proc.stderr

@@ -422,3 +422,15 @@ def test_a_failed_rollout_runs_the_rollback_job_when_no_release_uses_the_new_ver
     db = ws.state.resource("db").config
     assert "01_hourly_fahrenheit" not in db["migrations"] and not db["migration_active"]
     ws.close()
+
+
+def test_a_change_the_cluster_cannot_make_in_place_stops_the_plan(campsite: Workspace, kube: Any) -> None:
+    campsite.apply()
+    spec = campsite.stack.file.read_text().replace("runtime: kubernetes\n", "runtime: kubernetes\nkubernetes: {storage: 2Gi}\n")
+    campsite.stack.file.write_text(spec)
+    proc = Symphony(campsite.stack.root).run("apply", "--yes")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    # The StatefulSet's claim template and the backups claim both refuse; either is named.
+    assert "services.db: " in proc.stderr and "cannot change" in proc.stderr
+    assert "kubernetes.storage" in proc.stderr
+    assert _live(kube, "StatefulSet", f"{kube.name}-db")["metadata"]["generation"] == 1  # nothing was touched

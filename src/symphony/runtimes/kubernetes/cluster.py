@@ -50,6 +50,18 @@ def connect(kubeconfig: str | None = None, context: str | None = None, check: bo
     return api
 
 
+class Conflict(RuntimeError_):
+    """Another field manager owns a field Symphony would change."""
+
+
+class Rejected(RuntimeError_):
+    """The API server refused an object; `status` is the HTTP status (422: invalid or immutable)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class Cluster:
     """One cluster, through the dynamic client."""
 
@@ -63,8 +75,9 @@ class Cluster:
         return self.dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
 
     def apply(self, obj: dict[str, Any], force: bool = False, dry_run: bool = False) -> Any:
-        """Server-side apply; a conflict with another field manager is an error unless `force`."""
-        from kubernetes.dynamic.exceptions import ConflictError
+        """Server-side apply. A conflict with another field manager raises Conflict unless `force`; an
+        object the API server refuses (invalid, forbidden, immutable) raises Rejected with its reason."""
+        from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError
 
         meta = obj["metadata"]
         extra = {"dry_run": "All"} if dry_run else {}
@@ -73,11 +86,14 @@ class Cluster:
                                                   namespace=meta.get("namespace"), field_manager=FIELD_MANAGER,
                                                   force_conflicts=force, **extra)
         except ConflictError as exc:
-            raise RuntimeError_(
+            raise Conflict(
                 f"{obj['kind']} {meta['name']}: another field manager changed fields Symphony manages: "
-                f"{_conflict_message(exc)}",
+                f"{_api_message(exc)}",
                 fix="take the change into symphony.yaml, or re-apply with force to overwrite it",
             ) from None
+        except DynamicApiError as exc:
+            raise Rejected(f"the cluster refused {obj['kind']} {meta['name']}: {_api_message(exc)}",
+                           status=exc.status) from None
 
     def get(self, obj: dict[str, Any]) -> Any | None:
         from kubernetes.dynamic.exceptions import NotFoundError
@@ -197,15 +213,6 @@ def _api_message(exc: Any) -> str:
         return json.loads(exc.body)["message"]
     except Exception:
         return f"{exc.status} {exc.reason}"
-
-
-def _conflict_message(exc: Any) -> str:
-    import json
-
-    try:
-        return json.loads(exc.body)["message"]
-    except Exception:
-        return str(exc)[:300]
 
 
 def _deployment_done(live: dict[str, Any]) -> tuple[bool, str]:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from symphony.errors import PlanError
 from symphony.graph import Graph
 from symphony.plan import Change, Plan
-from symphony.runtimes.kubernetes.cluster import FIELD_MANAGER, Cluster
+from symphony.runtimes.kubernetes.cluster import FIELD_MANAGER, Cluster, Conflict, Rejected
 from symphony.runtimes.kubernetes.render import (
     MIGRATION_LABEL,
     RUN_LABEL,
@@ -132,6 +134,7 @@ def make_plan(stack: Stack, cluster: Cluster, resources: dict[str, Resource], ta
     objects = by_service(render(stack, images))
     live = Live(cluster, stack)
     compared = _compare_all(cluster, live, [o for name in scope for o in objects.get(name, [])])
+    _refuse_immutable(stack, compared)
     changes: dict[str, Change] = {}
     migrations: list[dict[str, Any]] = []
     for name in graph.order():
@@ -198,32 +201,45 @@ def _compare_all(cluster: Cluster, live: Live, objects: list[dict[str, Any]]) ->
 
 
 def _compare(cluster: Cluster, obj: dict[str, Any], live: dict[str, Any] | None) -> Compared:
-    from symphony.errors import RuntimeError_
-
     out = Compared(obj, live)
-    if live is None:
-        return out
     try:
         try:
             dry = cluster.apply(obj, dry_run=True).to_dict()
-        except RuntimeError_ as exc:
+        except Conflict as exc:
             out.conflict = str(exc).split(": ", 1)[-1]
             dry = cluster.apply(obj, force=True, dry_run=True).to_dict()
-    except Exception as exc:  # an immutable field (a Job's template, a claim's size): replaced or refused
-        status = getattr(exc, "status", None)
-        if status != 422:
-            raise
-        out.immutable = _message(exc)
+    except Rejected as exc:
+        if live is None and exc.status == 404:
+            return out  # its namespace does not exist yet: nothing to check it against
+        if live is None or exc.status not in (403, 422):
+            raise PlanError(str(exc), fix=f"see services.{obj['metadata']['labels'][SERVICE_LABEL]} "
+                                          "in symphony.yaml") from None
+        out.immutable = _immutable(str(exc))  # a field that cannot change (a Job's template): replaced
         return out
-    out.diffs = field_diff(comparable(live), comparable(dry))
+    if live is not None:
+        out.diffs = field_diff(comparable(live), comparable(dry))
     return out
 
 
-def _message(exc: Any) -> str:
-    try:
-        return json.loads(exc.body)["message"]
-    except Exception:
-        return str(exc)[:200]
+def _immutable(message: str) -> str:
+    """The API server's refusal of a change, without the object dump: 'FIELD: field is immutable'."""
+    found = re.search(r"is invalid: ([\w.\[\]-]+): (?:Invalid value: .*: )?(field is immutable|Forbidden: [^:]+)",
+                      message)
+    if found:
+        return f"{found.group(1)} cannot change ({found.group(2)})"
+    forbidden = re.search(r"is forbidden: (.*)", message)
+    return f"cannot change: {forbidden.group(1)[:200]}" if forbidden else message.split(": ", 1)[-1][:300]
+
+
+def _refuse_immutable(stack: Stack, compared: dict[str, Compared]) -> None:
+    """A change the cluster cannot make in place, other than a Job's (a Job is run anew), stops the plan:
+    replacing a StatefulSet or a claim could lose data."""
+    for c in compared.values():
+        if c.immutable and c.obj["kind"] != "Job":
+            service = c.obj["metadata"]["labels"][SERVICE_LABEL]
+            raise PlanError(f"{stack.file}: services.{service}: {_ref(c.obj)}: {c.immutable} on the cluster",
+                            fix="keep the value it was created with (for a volume size: kubernetes.storage), "
+                                "or change the object by hand first")
 
 
 def _plan_service(name: str, kind: str, mine: list[dict[str, Any]], res: Resource | None, live: Live,
