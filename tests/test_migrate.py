@@ -71,6 +71,13 @@ def columns(url: str, table: str) -> list[str]:
             "ORDER BY ordinal_position", (table,))]
 
 
+def assert_rolled_back_and_serving(sym, port: int, name: str) -> None:
+    """Migration `name` was rolled back: the table is as before and the old release still serves."""
+    assert states(sym)[name] == "rolled_back"
+    assert columns(db_url(sym), "notes") == ["id", "text"]
+    assert httpx.get(f"http://127.0.0.1:{port}/notes", timeout=5).status_code == 200
+
+
 def test_a_deploy_expands_rolls_out_and_contracts_without_losing_a_request(make_stack, load):
     sym, port = make(make_stack)
     sym.run("up", check=True)
@@ -105,9 +112,7 @@ def test_a_failing_migration_is_rolled_back_and_the_old_release_serves(make_stac
     assert out.returncode == 1, out.stdout + out.stderr
     assert "02_bad failed to start" in out.stderr and "division by zero" in out.stderr
     assert ld.stop()["failed"] == 0
-    assert states(sym)["02_bad"] == "rolled_back"
-    assert columns(db_url(sym), "notes") == ["id", "text"]
-    assert httpx.get(f"http://127.0.0.1:{port}/notes", timeout=5).status_code == 200
+    assert_rolled_back_and_serving(sym, port, "02_bad")
 
 
 def test_a_failed_rollout_undoes_the_expand(make_stack):
@@ -117,9 +122,7 @@ def test_a_failed_rollout_undoes_the_expand(make_stack):
     sym.write(SPEC.format(port=port, run='python -c "raise SystemExit(3)"'))
     out = sym.run("deploy")
     assert out.returncode == 1 and "rolled back" in out.stderr, out.stderr
-    assert states(sym)["02_author"] == "rolled_back"
-    assert columns(db_url(sym), "notes") == ["id", "text"]
-    assert httpx.get(f"http://127.0.0.1:{port}/notes", timeout=5).status_code == 200
+    assert_rolled_back_and_serving(sym, port, "02_author")
 
 
 def test_backup_and_restore(make_stack):

@@ -7,6 +7,7 @@ import pytest
 from conftest import migration
 
 from symphony.errors import SpecError
+from symphony.migrations.model import Migration
 
 READINGS = """
 operations:
@@ -29,10 +30,22 @@ operations:
 """
 
 
-def test_old_and_new_versions_read_and_write_the_same_rows(engine, sql):
+def readings(engine) -> Migration:
+    """Migration 01_readings, started and completed."""
     first = migration("01_readings", READINGS)
     engine.start(first, 0)
     engine.complete()
+    return first
+
+
+def columns(sql) -> list[str]:
+    """The physical columns of readings, in order."""
+    return [r[0] for r in sql("SELECT column_name FROM information_schema.columns WHERE table_name='readings' "
+                              "AND table_schema='public' ORDER BY ordinal_position")]
+
+
+def test_old_and_new_versions_read_and_write_the_same_rows(engine, sql):
+    first = readings(engine)
     sql("INSERT INTO readings (station, temp) SELECT 's' || g, g FROM generate_series(1, 2500) g")
     v2 = migration("02_temp_f", V2)
     engine.start(v2, 1)
@@ -47,9 +60,7 @@ def test_old_and_new_versions_read_and_write_the_same_rows(engine, sql):
     assert sql("SELECT temp FROM readings WHERE station='new'", schema="public_01_readings") == [(30.0,)]
     assert sql("SELECT count(*) FROM pg_indexes WHERE indexname='readings_station_idx'") == [(1,)]
     engine.complete()
-    cols = [r[0] for r in sql("SELECT column_name FROM information_schema.columns WHERE table_name='readings' "
-                              "AND table_schema='public' ORDER BY ordinal_position")]
-    assert cols == ["id", "station", "temp_c", "temp_f"]
+    assert columns(sql) == ["id", "station", "temp_c", "temp_f"]
     assert sql("SELECT temp_c, temp_f FROM readings WHERE station='s10'", schema=new) == [(10.0, 50.0)]
     assert sql("SELECT count(*) FROM readings", schema=new) == [(2502,)]
     # The previous version's schema is gone after complete.
@@ -59,15 +70,12 @@ def test_old_and_new_versions_read_and_write_the_same_rows(engine, sql):
 
 
 def test_rollback_drops_what_start_added_and_keeps_every_row(engine, sql):
-    engine.start(migration("01_readings", READINGS), 0)
-    engine.complete()
+    readings(engine)
     sql("INSERT INTO readings (station, temp) SELECT 's' || g, g FROM generate_series(1, 100) g")
     engine.start(migration("02_temp_f", V2), 1)
     sql("INSERT INTO readings (station, temp) VALUES ('during', 5)", schema="public_01_readings")
     assert engine.rollback() == "02_temp_f"
-    cols = [r[0] for r in sql("SELECT column_name FROM information_schema.columns WHERE table_name='readings' "
-                              "AND table_schema='public' ORDER BY ordinal_position")]
-    assert cols == ["id", "station", "temp"]
+    assert columns(sql) == ["id", "station", "temp"]
     assert sql("SELECT count(*) FROM readings") == [(101,)]
     assert sql("SELECT count(*) FROM pg_indexes WHERE indexname='readings_station_idx'") == [(0,)]
     assert sql("SELECT count(*) FROM pg_namespace WHERE nspname='public_02_temp_f'") == [(0,)]
@@ -75,8 +83,7 @@ def test_rollback_drops_what_start_added_and_keeps_every_row(engine, sql):
 
 
 def test_a_failing_start_rolls_itself_back(engine, sql):
-    engine.start(migration("01_readings", READINGS), 0)
-    engine.complete()
+    readings(engine)
     bad = migration("02_bad", """
     operations:
       - add_column: {table: readings, column: {name: x, type: int}}
@@ -90,8 +97,7 @@ def test_a_failing_start_rolls_itself_back(engine, sql):
 
 
 def test_an_operation_the_schema_does_not_allow_is_refused_before_anything_runs(engine, sql):
-    engine.start(migration("01_readings", READINGS), 0)
-    engine.complete()
+    readings(engine)
     with pytest.raises(SpecError, match="column 'nope' does not exist") as info:
         engine.start(migration("02_bad", "operations:\n  - drop_column: {table: readings, column: nope}\n"), 1)
     assert info.value.key == "operations.0.drop_column"
@@ -108,8 +114,7 @@ def test_a_start_killed_in_the_middle_of_its_backfill_resumes_where_it_stopped(d
 
     from conftest import wait_until
 
-    engine.start(migration("01_readings", READINGS), 0)
-    engine.complete()
+    readings(engine)
     sql("INSERT INTO readings (station, temp) SELECT 's' || g, g FROM generate_series(1, 60000) g")
     script = textwrap.dedent(f"""
         import sys, textwrap, yaml

@@ -102,6 +102,19 @@ class Context:
             (self.schema, table, column),
         )
 
+    def table_exists(self, table: str) -> bool:
+        return self.exists("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid=c.relnamespace "
+                           "WHERE n.nspname=%s AND c.relname=%s", (self.schema, table))
+
+    def index_exists(self, index: str) -> bool:
+        return self.exists("SELECT 1 FROM pg_class WHERE relname=%s", (index,))
+
+    def drop_invalid_index(self, index: str) -> None:
+        """An index a crash left half-built (invalid) is dropped, so it is built again."""
+        if self.exists("SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid=i.indexrelid "
+                       "WHERE c.relname=%s AND NOT i.indisvalid", (index,)):
+            self.concurrently(f"DROP INDEX CONCURRENTLY IF EXISTS {ident(self.schema)}.{ident(index)}")
+
     # ------------------------------------------------------------------ triggers
     def trigger_name(self, table: str, column: str) -> str:
         return f"{INTERNAL_PREFIX}{self.migration}_{column}"[:63]
@@ -131,31 +144,25 @@ class Context:
         """
         name = self.trigger_name(table.physical, column)
         func = self.function_name(table.physical, column)
-        old_vars = [(col, info.physical) for col, info in table.columns.items()]
-        new_vars = list((new_columns or {}).items())
-        declare = "".join(
-            f"    {ident(var)} {self.q(table.physical)}.{ident(phys)}%TYPE := NEW.{ident(phys)};\n"
-            for var, phys in old_vars
-        )
+
+        def declare(variables: dict[str, str], indent: str) -> str:
+            """PL/pgSQL variables named as a version names its columns, holding the row's values."""
+            return "".join(f"{indent}{ident(var)} {self.q(table.physical)}.{ident(phys)}%TYPE := NEW.{ident(phys)};\n"
+                           for var, phys in variables.items())
+
+        old_declare = declare({col: info.physical for col, info in table.columns.items()}, "    ")
+        new_declare = declare(new_columns or {}, "      ")
         body_up = f"NEW.{ident(up[0])} := ({up[1]});" if up else "NULL;"
         if down:
-            new_declare = "".join(
-                f"      {ident(var)} {self.q(table.physical)}.{ident(phys)}%TYPE := NEW.{ident(phys)};\n"
-                for var, phys in new_vars
-            )
-            body_down = f"DECLARE\n{new_declare}      BEGIN NEW.{ident(down[0])} := ({down[1]}); END;" if new_vars else (
+            body_down = f"DECLARE\n{new_declare}      BEGIN NEW.{ident(down[0])} := ({down[1]}); END;" if new_columns else (
                 f"NEW.{ident(down[0])} := ({down[1]});")
         else:
             body_down = "NULL;"
         body_check = ""
         if check:
-            check_declare = "".join(
-                f"      {ident(var)} {self.q(table.physical)}.{ident(phys)}%TYPE := NEW.{ident(phys)};\n"
-                for var, phys in new_vars
-            )
             name_literal = quote_literal(check[0])
             body_check = (
-                f"    DECLARE\n{check_declare}    BEGIN\n      IF NOT ({check[1]}) THEN\n"
+                f"    DECLARE\n{new_declare}    BEGIN\n      IF NOT ({check[1]}) THEN\n"
                 f"        RAISE EXCEPTION 'new row for relation \"%\" violates check constraint \"%\"', TG_TABLE_NAME, "
                 f"{name_literal} USING ERRCODE = 'check_violation', CONSTRAINT = {name_literal};\n"
                 f"      END IF;\n    END;\n"
@@ -163,7 +170,7 @@ class Context:
         function = f"""
 CREATE OR REPLACE FUNCTION {ident(STATE_SCHEMA)}.{ident(func)}() RETURNS trigger LANGUAGE plpgsql AS $symphony$
 DECLARE
-{declare}    from_new_version boolean := current_setting('search_path') = {quote_literal(self.version_schema)};
+{old_declare}    from_new_version boolean := current_setting('search_path') = {quote_literal(self.version_schema)};
 BEGIN
     IF from_new_version THEN
       {body_down}
@@ -184,8 +191,7 @@ $symphony$"""
     def drop_trigger(self, table: str, column: str) -> None:
         name = self.trigger_name(table, column)
         func = self.function_name(table, column)
-        if self.exists("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid=c.relnamespace "
-                       "WHERE n.nspname=%s AND c.relname=%s", (self.schema, table)):
+        if self.table_exists(table):
             self.ddl(f"DROP TRIGGER IF EXISTS {ident(name)} ON {self.q(table)}")
         self.ddl(f"DROP FUNCTION IF EXISTS {ident(STATE_SCHEMA)}.{ident(func)}()")
 

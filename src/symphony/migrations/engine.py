@@ -64,14 +64,6 @@ class Status:
 
     migrations: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
-    def active(self) -> dict[str, Any] | None:
-        return next((m for m in self.migrations if m["state"] == "active"), None)
-
-    @property
-    def pending(self) -> list[dict[str, Any]]:
-        return [m for m in self.migrations if m["state"] in ("pending", "rolled_back")]
-
 
 def version_schema_name(migration: Migration, schema: str = "public") -> str:
     name = migration.version_schema or f"{schema}_{migration.name}"
@@ -121,11 +113,6 @@ class Engine:
                 out.migrations.append({**rec.to_json(), "file": None, "note": "applied, but its file is gone"})
         return out
 
-    def latest_version(self) -> str | None:
-        """The version schema of the newest active or complete migration (None before the first)."""
-        records = [r for r in self.records().values() if r.state in ("active", "complete")]
-        return records[-1].version_schema if records else None
-
     # ------------------------------------------------------------------ start
     def start(self, migration: Migration, position: int) -> None:
         """Expand: make the new version available beside the old one. Rolls itself back on failure."""
@@ -172,9 +159,8 @@ class Engine:
         try:
             for op in ops:
                 self.events(f"{migration.name}: {op.impact().summary}")
-                before = logical.copy()
+                op.start(ctx, logical)  # the schema before this operation (sql adds what its SQL created)
                 op.apply(logical)
-                op.start(ctx, before if op.kind != "sql" else logical)
             for statement in schema_views(ctx, logical):
                 ctx.ddl(statement)
         except Exception as exc:

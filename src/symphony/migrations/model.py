@@ -162,7 +162,7 @@ class RenameColumn(BaseModel):
 
 
 class AlterColumn(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, arbitrary_types_allowed=True)
+    model_config = _STRICT
     table: str
     column: str
     name: str | None = None
@@ -183,7 +183,7 @@ class AlterColumn(BaseModel):
         return keys & self.model_fields_set
 
     @model_validator(mode="after")
-    def _something(self) -> AlterColumn:
+    def _changes_something(self) -> AlterColumn:
         if not self.changes and self.name is None:
             raise ValueError("alter_column must change something: name, type, nullable, default, comment, check, "
                              "unique or references")
@@ -278,7 +278,7 @@ class SetReplicaIdentity(BaseModel):
 
 
 class RawSQL(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = _STRICT
     up: str
     down: str = ""
     on_complete: bool = Field(False, alias="onComplete")

@@ -11,8 +11,7 @@ Sql = Callable[..., list[tuple[Any, ...]]]
 
 OLD = "public_01_base"  # the version before the migration under test
 
-BASE = """
-operations:
+ITEMS = """\
   - create_table:
       name: items
       columns:
@@ -20,6 +19,7 @@ operations:
         - {name: name, type: text, nullable: false}
         - {name: price, type: text, nullable: true}
 """
+BASE = "\noperations:\n" + ITEMS
 
 
 def base(engine: Any, sql: Sql, text: str = BASE, rows: int = 3) -> None:
@@ -82,22 +82,11 @@ operations:
       name: owners
       columns:
         - {name: id, type: serial, pk: true}
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text, nullable: false}
-        - {name: price, type: text, nullable: true}
+""" + ITEMS + """\
         - {name: owner, type: integer, nullable: true}
 """
 
 # items whose name has a check constraint
-WITH_CHECK = """
-operations:
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text, nullable: false, check: {name: items_name_short, constraint: length(name) < 10}}
-        - {name: price, type: text, nullable: true}
-"""
+WITH_CHECK = BASE.replace("{name: name, type: text, nullable: false}",
+                          "{name: name, type: text, nullable: false, check: {name: items_name_short, "
+                          "constraint: length(name) < 10}}")

@@ -77,7 +77,7 @@ def carry(ctx: Context, table: str, columns: dict[str, str], memo: dict[str, Any
             swapped = _swap(swapped, old, new)
         if kind == "u":
             columns = re.search(r"\((.*)\)", swapped)
-            if columns and not ctx.exists("SELECT 1 FROM pg_class WHERE relname=%s", (dup,)):
+            if columns and not ctx.index_exists(dup):
                 ctx.concurrently(f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {ident(dup)} ON "
                                  f"{ctx.q(table)} ({columns.group(1)})")
         elif not ctx.constraint_exists(table, dup):
@@ -95,11 +95,11 @@ def finish(ctx: Context, table: str, memo: dict[str, Any]) -> None:
     """At complete, after the old column (and its indexes and constraints) was dropped."""
     carried = memo.get("carried") or {}
     for name, dup in carried.get("indexes", []):
-        if ctx.exists("SELECT 1 FROM pg_class WHERE relname=%s", (dup,)):
+        if ctx.index_exists(dup):
             ctx.ddl(f"ALTER INDEX {ident(ctx.schema)}.{ident(dup)} RENAME TO {ident(name)}")
     for name, dup, kind in carried.get("constraints", []):
         if kind == "u":
-            if ctx.exists("SELECT 1 FROM pg_class WHERE relname=%s", (dup,)) and not ctx.constraint_exists(table, name):
+            if ctx.index_exists(dup) and not ctx.constraint_exists(table, name):
                 ctx.ddl(f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(name)} UNIQUE USING INDEX {ident(dup)}")
         elif ctx.constraint_exists(table, dup):
             ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(dup)}")
@@ -115,5 +115,5 @@ def undo(ctx: Context, table: str, memo: dict[str, Any]) -> None:
     for _, dup, kind in carried.get("constraints", []):
         if kind == "u":
             ctx.concurrently(f"DROP INDEX CONCURRENTLY IF EXISTS {ident(ctx.schema)}.{ident(dup)}")
-        elif ctx.exists("SELECT 1 FROM pg_class WHERE relname=%s AND relnamespace=%s::regnamespace", (table, ctx.schema)):
+        elif ctx.table_exists(table):
             ctx.ddl(f"ALTER TABLE {ctx.q(table)} DROP CONSTRAINT IF EXISTS {ident(dup)}")

@@ -6,7 +6,7 @@ from typing import Any
 
 from symphony.migrations.catalog import ColumnInfo, Table
 from symphony.migrations.context import Context, ident, quote_literal
-from symphony.migrations.model import Column
+from symphony.migrations.model import Check, Column, Reference
 
 
 def column_sql(col: Column, physical: str, *, in_create_table: bool) -> str:
@@ -137,12 +137,7 @@ def unique_index_name(name: str) -> str:
 def build_unique_index(ctx: Context, table: str, name: str, columns: list[str]) -> None:
     """A unique index, built CONCURRENTLY (no write lock), to become a constraint at complete."""
     index = unique_index_name(name)
-    invalid = ctx.exists(
-        "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid=i.indexrelid WHERE c.relname=%s AND NOT i.indisvalid",
-        (index,),
-    )
-    if invalid:  # left by a crash half-way: build it again
-        ctx.concurrently(f"DROP INDEX CONCURRENTLY IF EXISTS {ident(ctx.schema)}.{ident(index)}")
+    ctx.drop_invalid_index(index)
     ctx.concurrently(
         f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {ident(index)} ON {ctx.q(table)} "
         f"({', '.join(ident(c) for c in columns)})"
@@ -151,8 +146,33 @@ def build_unique_index(ctx: Context, table: str, name: str, columns: list[str]) 
 
 def finish_unique(ctx: Context, table: str, name: str, kind: str = "UNIQUE") -> None:
     index = unique_index_name(name)
-    if ctx.exists("SELECT 1 FROM pg_class WHERE relname=%s", (index,)):
+    if ctx.index_exists(index):
         ctx.ddl(f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(name)} {kind} USING INDEX {ident(index)}")
+
+
+def constrain_shadow(ctx: Context, table: str, column: str, logical: str, *, nullable: bool, unique: str | None,
+                     references: Reference | None) -> None:
+    """At start: the new column's NOT NULL, unique and foreign key, built on its shadow `column` without long
+    locks (a NOT VALID check, a unique index built concurrently, a NOT VALID foreign key)."""
+    if not nullable:
+        add_not_null_check(ctx, table, column, logical)
+    if unique is not None:
+        build_unique_index(ctx, table, unique, [column])
+    if references is not None:
+        add_foreign_key(ctx, table, references.name, [column], references.table, [references.column],
+                        references.on_delete, validate=False)
+
+
+def finish_constraints(ctx: Context, table: str, *, unique: str | None, references: Reference | None,
+                       check: Check | None) -> None:
+    """At complete, once the column has its real name: the unique index becomes the constraint, the foreign
+    key is validated, the check is added and validated."""
+    if unique is not None:
+        finish_unique(ctx, table, unique)
+    if references is not None:
+        ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(references.name)}")
+    if check is not None:
+        add_check(ctx, table, check.name, check.constraint)
 
 
 def comment(ctx: Context, table: str, column: str, text: str | None) -> None:

@@ -24,6 +24,10 @@ class AddColumnOp(Op):
             risk = "NOT NULL without default or up: fails if the table has rows"
         return Impact(what, [self.spec.table], risk)
 
+    def _unique_name(self, table: str) -> str | None:
+        """The name of the column's unique constraint, if it has one (as PostgreSQL would name it)."""
+        return f"{table}_{self.spec.column.name}_key" if self.spec.column.unique else None
+
     def apply(self, schema: Schema) -> None:
         table = schema.table(self.spec.table)
         c = self.spec.column
@@ -43,18 +47,9 @@ class AddColumnOp(Op):
             cols.comment(ctx, table.physical, shadow(c.name), c.comment)
         if self.spec.up:
             ctx.create_trigger(table, c.name, up=(shadow(c.name), self.spec.up))
-            memo["trigger"] = True
-            ctx.save()
-            if not memo.get("backfill:done"):
-                ctx.backfill(table, f"{self.memo_key}:backfill")
-        if not c.nullable:
-            cols.add_not_null_check(ctx, table.physical, shadow(c.name), c.name)
-        if c.unique:
-            cols.build_unique_index(ctx, table.physical, f"{table.physical}_{c.name}_key", [shadow(c.name)])
-        if c.references is not None:
-            ref = c.references
-            cols.add_foreign_key(ctx, table.physical, ref.name, [shadow(c.name)], ref.table, [ref.column],
-                                 ref.on_delete, validate=False)
+            ctx.backfill(table, f"{self.memo_key}:backfill")
+        cols.constrain_shadow(ctx, table.physical, shadow(c.name), c.name, nullable=c.nullable,
+                              unique=self._unique_name(table.physical), references=c.references)
 
     def complete(self, ctx: Context) -> None:
         memo = self.memo(ctx)
@@ -63,12 +58,7 @@ class AddColumnOp(Op):
         cols.promote_shadow(ctx, table, name, memo["column"])
         if not c.nullable:
             cols.finish_not_null(ctx, table, name, name)
-        if c.unique:
-            cols.finish_unique(ctx, table, f"{table}_{name}_key")
-        if c.references is not None:
-            ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(c.references.name)}")
-        if c.check is not None:
-            cols.add_check(ctx, table, c.check.name, c.check.constraint)
+        cols.finish_constraints(ctx, table, unique=self._unique_name(table), references=c.references, check=c.check)
 
     def rollback(self, ctx: Context) -> None:
         memo = self.memo(ctx)

@@ -12,13 +12,15 @@ or rename it, without breaking the old version.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from symphony.migrations.catalog import INTERNAL_PREFIX, ColumnInfo, Schema
 from symphony.migrations.context import Context, ident, shadow
-from symphony.migrations.model import AlterColumn
+from symphony.migrations.model import AlterColumn, RenameColumn
 from symphony.migrations.ops import _carry
 from symphony.migrations.ops import _columns as cols
 from symphony.migrations.ops.base import Impact, Op
-from symphony.migrations.ops.rename_column import rename_in_schema
+from symphony.migrations.ops.rename_column import RenameColumnOp
 
 IN_PLACE = {"default", "comment"}
 
@@ -31,10 +33,18 @@ class AlterColumnOp(Op):
     def duplicates(self) -> bool:
         return bool(self.spec.changes - IN_PLACE)
 
+    @cached_property
+    def rename(self) -> RenameColumnOp | None:
+        """A rename (name), which is a rename_column (under this operation's memo)."""
+        s = self.spec
+        if s.name is None:
+            return None
+        return RenameColumnOp(RenameColumn(table=s.table, from_=s.column, to=s.name), self.index)
+
     def impact(self) -> Impact:
         s = self.spec
-        if s.name is not None:
-            return Impact(f"rename column {s.table}.{s.column} to {s.name}", [s.table])
+        if self.rename is not None:
+            return self.rename.impact()
         what = ", ".join(sorted(s.changes))
         how = "duplicated column kept in step by triggers, backfilled" if self.duplicates else "in place"
         risk = None
@@ -44,8 +54,8 @@ class AlterColumnOp(Op):
 
     def apply(self, schema: Schema) -> None:
         s = self.spec
-        if s.name is not None:
-            rename_in_schema(schema, s.table, s.column, s.name)
+        if self.rename is not None:
+            self.rename.apply(schema)
             return
         table = schema.table(s.table)
         info = table.column(s.column)
@@ -66,13 +76,12 @@ class AlterColumnOp(Op):
     # ------------------------------------------------------------------ start
     def start(self, ctx: Context, schema: Schema) -> None:
         s = self.spec
+        if self.rename is not None:
+            self.rename.start(ctx, schema)
+            return
         table = schema.table(s.table)
         info = table.column(s.column)
         memo = self.memo(ctx)
-        if s.name is not None:
-            memo.update(rename=True, table=table.physical, column=info.physical, to=s.name)
-            ctx.save()
-            return
         if not self.duplicates:
             if "comment" in s.changes and "comment_before" not in memo:  # rollback puts it back
                 memo["comment_before"] = ctx.conn.execute(
@@ -99,31 +108,22 @@ class AlterColumnOp(Op):
         check = (s.check.name, s.check.constraint) if s.check is not None else None
         ctx.create_trigger(table, s.column, up=(new, up), down=(info.physical, down), new_columns=new_columns,
                            check=check)
-        memo["trigger"] = True
-        ctx.save()
-        if not memo.get("backfill:done"):
-            ctx.backfill(table, f"{self.memo_key}:backfill")
+        ctx.backfill(table, f"{self.memo_key}:backfill")
         _carry.carry(ctx, table.physical, {info.physical: new}, memo)
-        nullable = s.nullable if s.nullable is not None else info.nullable
-        if not nullable:
-            cols.add_not_null_check(ctx, table.physical, new, s.column)
-        if s.unique is not None:
-            cols.build_unique_index(ctx, table.physical, s.unique.name, [new])
-        if s.references is not None:
-            r = s.references
-            cols.add_foreign_key(ctx, table.physical, r.name, [new], r.table, [r.column], r.on_delete, validate=False)
+        cols.constrain_shadow(ctx, table.physical, new, s.column,
+                              nullable=s.nullable if s.nullable is not None else info.nullable,
+                              unique=s.unique.name if s.unique is not None else None, references=s.references)
         if "comment" in s.changes:
             cols.comment(ctx, table.physical, new, s.comment)
 
     # ------------------------------------------------------------------ complete / rollback
     def complete(self, ctx: Context) -> None:
         s = self.spec
+        if self.rename is not None:
+            self.rename.complete(ctx)
+            return
         memo = self.memo(ctx)
         table = memo["table"]
-        if memo.get("rename"):
-            if ctx.column_exists(table, memo["column"]) and memo["column"] != memo["to"]:
-                ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME COLUMN {ident(memo['column'])} TO {ident(memo['to'])}")
-            return
         if not self.duplicates:
             if "default" in s.changes:
                 value = "DROP DEFAULT" if s.default is None else f"SET DEFAULT {s.default}"
@@ -132,14 +132,10 @@ class AlterColumnOp(Op):
         name = memo["name"]
         cols.promote_shadow(ctx, table, name, memo["shadow"], old=memo["column"])
         _carry.finish(ctx, table, memo)
-        if s.nullable is False or (s.nullable is None and ctx.constraint_exists(table, cols.not_null_check(table, name))):
+        if not s.nullable:  # unchanged (None): finish_not_null finds no check unless the column was NOT NULL
             cols.finish_not_null(ctx, table, name, name)
-        if s.unique is not None:
-            cols.finish_unique(ctx, table, s.unique.name)
-        if s.references is not None:
-            ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(s.references.name)}")
-        if s.check is not None:
-            cols.add_check(ctx, table, s.check.name, s.check.constraint)
+        cols.finish_constraints(ctx, table, unique=s.unique.name if s.unique is not None else None,
+                                references=s.references, check=s.check)
 
     def rollback(self, ctx: Context) -> None:
         memo = self.memo(ctx)

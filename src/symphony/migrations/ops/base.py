@@ -23,8 +23,8 @@ class Op:
 
     - `apply(schema)`: change the logical schema the new version sees (pure; also used by plan).
     - `start(ctx, schema)`: expand: add what the new version needs without breaking the old
-      (`schema` is the logical schema before this operation; the op records in `ctx.memo` what
-      complete and rollback need, before doing it, so a crash half-way can be undone).
+      (`schema` is the logical schema before this operation, `apply` runs on it next; the op records
+      in `ctx.memo` what complete and rollback need, before doing it, so a crash half-way can be undone).
     - `complete(ctx)`: contract, once no release uses the old version.
     - `rollback(ctx)`: undo start; must be safe to run after a partial start, and twice.
     """

@@ -57,10 +57,7 @@ class CreateConstraintOp(Op):
             check = (s.name, s.check) if s.type == "check" and s.check and col == last else None
             ctx.create_trigger(table, col, up=(shadow(col), up), down=(olds[col], down), new_columns=new_columns,
                                check=check)
-        memo["triggers"] = True
-        ctx.save()
-        if not memo.get("backfill:done"):
-            ctx.backfill(table, f"{self.memo_key}:backfill")
+        ctx.backfill(table, f"{self.memo_key}:backfill")
         _carry.carry(ctx, table.physical, {olds[c]: shadow(c) for c in s.columns}, memo)
         shadows = [shadow(c) for c in s.columns]
         if s.type in ("unique", "primary_key"):

@@ -47,12 +47,7 @@ class CreateIndexOp(Op):
         self.memo(ctx).update(table=table.physical)
         ctx.save()
         columns = ", ".join(_element(table, c, s.columns[c] if isinstance(s.columns, dict) else None) for c in s.columns)
-        invalid = ctx.exists(
-            "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid=i.indexrelid WHERE c.relname=%s AND NOT i.indisvalid",
-            (s.name,),
-        )
-        if invalid:
-            ctx.concurrently(f"DROP INDEX CONCURRENTLY IF EXISTS {ident(ctx.schema)}.{ident(s.name)}")
+        ctx.drop_invalid_index(s.name)
         statement = (
             f"CREATE {'UNIQUE ' if s.unique else ''}INDEX CONCURRENTLY IF NOT EXISTS {ident(s.name)} "
             f"ON {ctx.q(table.physical)}" + (f" USING {s.method}" if s.method else "") + f" ({columns})"

@@ -16,11 +16,10 @@ class RenameTableOp(Op):
         return Impact(f"rename table {self.spec.from_} to {self.spec.to}", [self.spec.from_])
 
     def apply(self, schema: Schema) -> None:
-        table = schema.table(self.spec.from_)
+        schema.table(self.spec.from_)  # it exists
         if self.spec.to in schema.tables:
             raise ValueError(f"table '{self.spec.to}' already exists")
         schema.tables = {(self.spec.to if n == self.spec.from_ else n): t for n, t in schema.tables.items()}
-        del table  # the same Table object, now under its new name
 
     def start(self, ctx: Context, schema: Schema) -> None:
         self.memo(ctx).update(physical=schema.table(self.spec.from_).physical, to=self.spec.to)

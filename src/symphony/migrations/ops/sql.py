@@ -3,7 +3,9 @@ Symphony cannot know what it locks, and the plan says so."""
 
 from __future__ import annotations
 
-from symphony.migrations.catalog import Schema, read_schema
+from typing import Any
+
+from symphony.migrations.catalog import Schema, Table, read_schema
 from symphony.migrations.context import Context
 from symphony.migrations.model import RawSQL
 from symphony.migrations.ops.base import Impact, Op
@@ -23,32 +25,36 @@ class SqlOp(Op):
         if self.spec.on_complete:
             return
         if not self.memo(ctx).get("ran"):  # a resumed start does not run it twice
-            with ctx.conn.transaction():
-                ctx.conn.execute(f"SET LOCAL search_path = {ctx.schema}")
-                ctx.conn.execute(self.spec.up)  # type: ignore[arg-type]
-                self.memo(ctx)["ran"] = True
-                ctx.save()
+            _run(ctx, self.spec.up, mark=self.memo(ctx))
         # Tables and columns the SQL created are part of the new version.
-        physical = read_schema(ctx.conn, ctx.schema)
-        for name, table in physical.tables.items():
-            known = {t.physical for t in schema.tables.values()}
-            if name not in known:
+        by_physical: dict[str, Table] = {}
+        for t in schema.tables.values():
+            by_physical.setdefault(t.physical, t)
+        for name, table in read_schema(ctx.conn, ctx.schema).tables.items():
+            logical = by_physical.get(name)
+            if logical is None:
                 schema.tables[name] = table
-            else:
-                logical = next(t for t in schema.tables.values() if t.physical == name)
-                mapped = {c.physical for c in logical.columns.values()}
-                for col, info in table.columns.items():
-                    if col not in mapped and col not in logical.columns:
-                        logical.columns[col] = info
+                continue
+            mapped = {c.physical for c in logical.columns.values()}
+            for col, info in table.columns.items():
+                if col not in mapped and col not in logical.columns:
+                    logical.columns[col] = info
 
     def complete(self, ctx: Context) -> None:
         if self.spec.on_complete:
-            with ctx.conn.transaction():
-                ctx.conn.execute(f"SET LOCAL search_path = {ctx.schema}")
-                ctx.conn.execute(self.spec.up)  # type: ignore[arg-type]
+            _run(ctx, self.spec.up)
 
     def rollback(self, ctx: Context) -> None:
         if self.memo(ctx).get("ran") and self.spec.down:
-            with ctx.conn.transaction():
-                ctx.conn.execute(f"SET LOCAL search_path = {ctx.schema}")
-                ctx.conn.execute(self.spec.down)  # type: ignore[arg-type]
+            _run(ctx, self.spec.down)
+
+
+def _run(ctx: Context, statements: str, *, mark: dict[str, Any] | None = None) -> None:
+    """Run the user's SQL in the physical schema, in one transaction; with `mark` (the op's memo), that
+    it ran is saved in the same transaction."""
+    with ctx.conn.transaction():
+        ctx.conn.execute(f"SET LOCAL search_path = {ctx.schema}")
+        ctx.conn.execute(statements)  # type: ignore[arg-type]
+        if mark is not None:
+            mark["ran"] = True
+            ctx.save()
