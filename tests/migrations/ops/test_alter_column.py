@@ -355,3 +355,32 @@ def test_a_killed_backfill_resumes_with_repair(dsn, engine, sql):
     engine.start(migration("03_rename", RENAME.replace("name: cost", "name: amount")), 2)
     engine.complete()
     assert sql("SELECT amount FROM items WHERE id=10", schema="public_03_rename") == [(10,)]
+
+
+CARRIED = """
+operations:
+  - create_table:
+      name: items
+      columns:
+        - {name: id, type: serial, pk: true}
+        - {name: name, type: text, nullable: false, unique: true, check: {name: items_name_length, constraint: length(name) > 1}}
+        - {name: price, type: text, nullable: true}
+"""
+NAME_TYPE = """
+operations:
+  - alter_column: {table: items, column: name, type: varchar(40), up: "CAST(name AS varchar(40))", down: name}
+"""
+
+
+def test_a_column_with_a_unique_and_a_check_constraint_carries_both_to_its_new_type(engine, sql):
+    base(engine, sql, CARRIED)
+    new = start(engine, "02_name_varchar", NAME_TYPE)
+    assert sql("SELECT name FROM items ORDER BY id", schema=new) == [("n1",), ("n2",), ("n3",)]
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        sql("INSERT INTO items (name) VALUES ('n1')", schema=new)
+    engine.complete()
+    assert column_info(sql, "items", "name")[0] == "character varying(40)"
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        sql("INSERT INTO items (name) VALUES ('n2')", schema=new)
+    with pytest.raises(psycopg.errors.CheckViolation):
+        sql("INSERT INTO items (name) VALUES ('x')", schema=new)

@@ -76,10 +76,10 @@ def carry(ctx: Context, table: str, columns: dict[str, str], memo: dict[str, Any
         for old, new in columns.items():
             swapped = _swap(swapped, old, new)
         if kind == "u":
-            columns = re.search(r"\((.*)\)", swapped)
-            if columns and not ctx.index_exists(dup):
+            keys = re.search(r"\((.*)\)", swapped)  # not `columns`: the next constraint still needs that
+            if keys and not ctx.index_exists(dup):
                 ctx.concurrently(f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {ident(dup)} ON "
-                                 f"{ctx.q(table)} ({columns.group(1)})")
+                                 f"{ctx.q(table)} ({keys.group(1)})")
         elif not ctx.constraint_exists(table, dup):
             try:
                 ctx.ddl(f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(dup)} {swapped} NOT VALID")
