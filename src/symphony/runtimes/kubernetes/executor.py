@@ -51,23 +51,20 @@ def rollout_deadline(obj: dict[str, Any]) -> float:
 
 
 class Executor:
-    def __init__(self, stack: Stack, cluster: Cluster, state: StateStore, events: Events, force: bool = False,
-                 images: dict[str, str] | None = None, sources: dict[str, str] | None = None) -> None:
+    def __init__(self, stack: Stack, cluster: Cluster, state: StateStore, events: Events, force: bool = False) -> None:
         self.stack, self.cluster, self.state, self.events, self.force = stack, cluster, state, events, force
-        self.images = dict(images or {})
-        self.sources = sources or {}  # service -> content hash of the source its image was built from
         self.graph = Graph.from_stack(stack)
         self.resources = state.resources()
 
     # ------------------------------------------------------------------------------------------ the walk
-    def apply(self, plan: Plan, command: str, rebuild: dict[str, str] | None = None) -> ApplyResult:
+    def apply(self, plan: Plan, command: str) -> ApplyResult:
         started = time.time()
         summary = [{k: v for k, v in c.to_json().items() if k != "config"} for c in plan.actionable]
         revision = self.state.begin_revision(command, summary)
         result = ApplyResult(revision)
         self.revision = revision
         try:
-            self._walk(plan, result, rebuild or {})
+            self._walk(plan, result)
         except SymphonyError as exc:
             self.state.finish_revision(revision, "failed", str(exc).splitlines()[0])
             raise
@@ -78,13 +75,13 @@ class Executor:
             raise ApplyError(error, {**result.failed, **result.skipped})
         return result
 
-    def _walk(self, plan: Plan, result: ApplyResult, rebuild: dict[str, str]) -> None:
+    def _walk(self, plan: Plan, result: ApplyResult) -> None:
         self.cluster.ensure_namespace(namespace(self.stack))
         changes = {c.service: c for c in plan.actionable if c.service in self.stack.services}
-        for name in list(changes):
-            if name in rebuild:
+        self.objects = {name: c.config["objects"] for name, c in changes.items()}
+        for name, change in changes.items():
+            if change.config.get("build"):
                 self._build(name)
-        self.objects = by_service(render(self.stack, self.images))
         databases = [n for n in self.graph.order() if n in changes and self.stack.services[n].kind == "postgres"]
         self._run(databases, changes, result)
         started = self._expand(plan, result)
@@ -125,9 +122,9 @@ class Executor:
             self.state.journal(self.revision, name, change.action, "failed", error)
             result.failed[name] = error
             if kind == "job":
-                self._remember(name, "failed")
+                self._remember(change, "failed")
             return
-        self._remember(name, "succeeded" if kind == "job" else "applied")
+        self._remember(change, "succeeded" if kind == "job" else "applied")
         self.state.journal(self.revision, name, change.action, "done")
         result.done.append(name)
 
@@ -211,16 +208,18 @@ class Executor:
         self.state.remove_resource(change.service)
         self.state.journal(self.revision, change.service, "delete", "done")
 
-    def _remember(self, name: str, status: str) -> None:
+    def _remember(self, change: Change, status: str) -> None:
+        name = change.service
         svc = self.stack.services[name]
         objects = self.objects.get(name, [])
         old = self.resources.get(name)
         config: dict[str, Any] = {"objects": objects}
         if svc.kind == "postgres" and old is not None:
             config.update({k: v for k, v in old.config.items() if k in ("migrations", "migration_active")})
-        if name in self.sources:
-            config["source"] = self.sources[name]
-        image = self.images.get(name) or svc.image
+        if change.config.get("source"):
+            config["source"] = change.config["source"]
+        # The release is what runs: the image (a tag, or the digest of a built one) of its first container.
+        image = next((c["image"] for o in objects for c in _containers(o)), None) if svc.kind != "postgres" else None
         res = Resource(name, svc.kind, config_hash(objects), image, status, self.revision, config,
                        outputs(self.stack, name))
         self.state.put_resource(res)
@@ -229,13 +228,13 @@ class Executor:
             self.state.record_deployment(self.revision, name, res.config_hash, image, config)
 
     def _build(self, name: str) -> None:
-        from symphony.runtimes.kubernetes.images import build_image, source_hash
+        """Build and push the service's image, then deploy it by digest (its objects rendered anew)."""
+        from symphony.runtimes.kubernetes.images import build_image
 
-        svc = self.stack.services[name]
         self.events(name, "building the image")
-        self.images[name] = build_image(svc, lambda m: self.events(name, m))
-        self.sources[name] = source_hash(svc)
-        self.events(name, f"built {self.images[name]}")
+        image = build_image(self.stack.services[name], lambda m: self.events(name, m))
+        self.objects[name] = by_service(render(self.stack, {name: image}))[name]
+        self.events(name, f"built {image}")
 
     # ------------------------------------------------------------------------------------------ migrations
     def _expand(self, plan: Plan, result: ApplyResult) -> dict[str, str]:
@@ -268,8 +267,8 @@ class Executor:
             if res.kind == "postgres" and res.config.get("migration_active") and name not in active:
                 active[name] = res.config["migration_active"]
         for db, migration in active.items():
-            users = {n: service_schemas(self.stack, s)[db] for n, s in self.stack.services.items()
-                     if db in service_schemas(self.stack, s)}
+            schemas = {n: service_schemas(self.stack, s) for n, s in self.stack.services.items()}
+            users = {n: found[db] for n, found in schemas.items() if db in found}
             failed = [n for n in users if n in result.failed or n in result.skipped]
             moved = [n for n in users if n in changes and n in result.done]
             behind = [n for n, schema in users.items() if not failed and not self._runs_on(n, schema)]

@@ -126,9 +126,12 @@ class Live:
 
 
 def make_plan(stack: Stack, cluster: Cluster, resources: dict[str, Resource], targets: list[str] | None = None,
-              images: dict[str, str] | None = None, rebuild: dict[str, str] | None = None) -> Plan:
+              images: dict[str, str] | None = None, rebuild: dict[str, str] | None = None,
+              sources: dict[str, str] | None = None) -> Plan:
     """`images`: the digests deployed by earlier applies; `rebuild`: services whose image will be built
-    anew (by `build`), with the reason."""
+    anew (by `build`), with the reason; `sources`: the content hash of each built service's source.
+
+    Each change carries what the apply needs: the objects, what to prune, whether to build first."""
     graph = Graph.from_stack(stack)
     scope = graph.closure(targets) if targets else set(stack.services)
     objects = by_service(render(stack, images))
@@ -156,7 +159,9 @@ def make_plan(stack: Stack, cluster: Cluster, resources: dict[str, Resource], ta
             change.details += [f"prune {_ref(o)} (no longer in the spec)" for o in stale]
             if change.action == "noop":
                 change.action, change.reasons = "update", ["objects left the spec"]
-        change.config = {"objects": mine, "prune": [_key(o) for o in stale]}
+        change.config = {"objects": mine, "prune": [_key(o) for o in stale], "build": name in (rebuild or {})}
+        if name in (sources or {}):
+            change.config["source"] = (sources or {})[name]
         changes[name] = change
     if not targets:
         gone = sorted({o["metadata"]["labels"].get(SERVICE_LABEL) for o in live.objects.values()} - set(stack.services)
@@ -325,16 +330,12 @@ def _plan_migrations(name: str, spec: Any, res: Resource | None, change: Change,
     """Migrations not yet recorded as applied to this database (the cluster's database is not reachable
     from here; Symphony's state remembers what the migration Jobs did)."""
     from symphony.migrations.model import load_migrations
-    from symphony.migrations.ops import operations
+    from symphony.migrations.ops import impacts
 
     done = set((res.config if res else {}).get("migrations") or [])
     todo = [m for m in load_migrations(spec.migrations) if m.name not in done]
     for m in todo:
-        ops = []
-        for op in operations(m):
-            impact = op.impact()
-            ops.append({"kind": op.kind, "summary": impact.summary, "tables": impact.tables, "risk": impact.risk})
-        out.append({"service": name, "migration": m.name, "state": "pending", "operations": ops})
+        out.append({"service": name, "migration": m.name, "state": "pending", "operations": impacts(m)})
     active = (res.config if res else {}).get("migration_active")
     if active and not todo:
         out.append({"service": name, "migration": active, "state": "active", "operations": [],

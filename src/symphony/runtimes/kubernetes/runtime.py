@@ -38,38 +38,38 @@ class KubernetesRuntime:
         return self._cluster
 
     # ------------------------------------------------------------------------------------------ plan / apply
-    def images(self, resources: dict[str, Resource]) -> tuple[dict[str, str], dict[str, str]]:
-        """(service -> the image digest deployed earlier, service -> why its image is built anew)."""
+    def images(self, resources: dict[str, Resource]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        """For services with `build:`: (the image digest an earlier apply deployed, why the image is built
+        anew, the content hash of the source) by service."""
         from symphony.runtimes.kubernetes.images import source_hash
 
-        images, rebuild = {}, {}
+        images, rebuild, sources = {}, {}, {}
         for name, svc in self.stack.services.items():
             if svc.build is None or svc.kind == "postgres":
                 continue
+            sources[name] = source_hash(svc)
             res = resources.get(name)
             if res is not None and res.release and "@sha256:" in res.release \
-                    and res.config.get("source") == source_hash(svc):
+                    and res.config.get("source") == sources[name]:
                 images[name] = res.release
             else:
                 rebuild[name] = "its image is built (build:) and deployed by digest" if res is None \
                     else "source changed: its image is built anew and deployed by digest"
-        return images, rebuild
+        return images, rebuild, sources
 
     def plan(self, resources: dict[str, Resource], targets: list[str] | None = None) -> Plan:
         from symphony.runtimes.kubernetes.planner import make_plan
         from symphony.runtimes.kubernetes.render import check
 
         check(self.stack)  # a spec problem first, before the cluster is asked anything
-        images, rebuild = self.images(resources)
-        return make_plan(self.stack, self.cluster, resources, targets, images, rebuild)
+        return make_plan(self.stack, self.cluster, resources, targets, *self.images(resources))
 
     def apply(self, plan: Plan, state: StateStore, events: Events, command: str = "apply",
               force: bool = False) -> ApplyResult:
+        """Carry out `plan` as it was made: its objects, its prunes, the images it says to build."""
         from symphony.runtimes.kubernetes.executor import Executor
 
-        images, rebuild = self.images(state.resources())
-        rebuild = {n: r for n, r in rebuild.items() if plan.change(n) is not None and not plan.change(n).is_noop}
-        return Executor(self.stack, self.cluster, state, events, force, images).apply(plan, command, rebuild)
+        return Executor(self.stack, self.cluster, state, events, force).apply(plan, command)
 
     def roll_back(self, service: str, config: dict[str, Any], events: Events) -> None:
         """Roll `service` out with the objects of an earlier revision; if they do not become ready, the
