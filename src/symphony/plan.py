@@ -231,19 +231,15 @@ def _plan_postgres(want: Desired, res: Resource | None, obs: Observed | None) ->
 def _plan_migrations(name: str, spec: Any, url: str | None, change: Change, out: list[dict[str, Any]]) -> None:
     """Pending migrations of a database: each operation with the tables it touches and its risk."""
     from symphony.migrations.deploy import pending
-    from symphony.migrations.ops import operations
+    from symphony.migrations.ops import impacts
 
     state = pending(name, spec, url)
     if not state.reachable and change.action not in ("create", "replace"):
         change.reasons.append("its migrations are checked once it runs")
         return
     for m in state.todo:
-        ops = []
-        for op in operations(m):
-            impact = op.impact()
-            ops.append({"kind": op.kind, "summary": impact.summary, "tables": impact.tables, "risk": impact.risk})
         out.append({"service": name, "migration": m.name, "state": state.states.get(m.name, "pending"),
-                    "operations": ops})
+                    "operations": impacts(m)})
     if state.active:
         out.append({"service": name, "migration": state.active, "state": "active", "operations": [],
                     "note": "started earlier; completes once no release uses the previous version"})

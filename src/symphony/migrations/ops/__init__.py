@@ -33,4 +33,13 @@ def operations(migration: Migration) -> list[Op]:
     return [REGISTRY[op.kind](op.spec, i) for i, op in enumerate(migration.operations)]
 
 
-__all__ = ["REGISTRY", "Impact", "Op", "operations"]
+def impacts(migration: Migration) -> list[dict[str, object]]:
+    """What a plan shows of each operation: its kind, a summary, the tables it touches, its risk."""
+    out: list[dict[str, object]] = []
+    for op in operations(migration):
+        impact = op.impact()
+        out.append({"kind": op.kind, "summary": impact.summary, "tables": impact.tables, "risk": impact.risk})
+    return out
+
+
+__all__ = ["REGISTRY", "Impact", "Op", "impacts", "operations"]
