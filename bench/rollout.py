@@ -93,6 +93,18 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(ordered[index], 3)
 
 
+def stop_process(proc: subprocess.Popen[Any], timeout: float) -> None:
+    """SIGTERM, up to `timeout` seconds to exit, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def symphony_bin() -> str:
     local = Path(sys.executable).parent / "symphony"
     if local.exists():
@@ -212,14 +224,8 @@ class LoadGen:
         return result
 
     def terminate(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, timeout=20)
 
     def read_records(self) -> list[tuple[float, float, int]]:
         rows: list[tuple[float, float, int]] = []
@@ -402,12 +408,7 @@ def naive_run(
         time.sleep(SETTLE_S)
         for i in range(restarts):
             t0 = time.time()
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=30)
             proc = start()
             wait_healthy(base + "/healthz", 60, proc)
             t1 = time.time()
@@ -418,13 +419,8 @@ def naive_run(
         result = loadgen.stop()
     finally:
         loadgen.terminate()
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if proc is not None:
+            stop_process(proc, timeout=15)
         app_log.close()
     out = loadgen_summary(result)
     out.update(window_stats(loadgen.read_records(), windows, "restart"))

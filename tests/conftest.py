@@ -26,6 +26,7 @@ import yaml
 
 from symphony.migrations.engine import Engine
 from symphony.migrations.model import Migration, parse_migration
+from symphony.migrations.versions import with_search_path
 from symphony.runtimes.base import Deployment
 from symphony.runtimes.local.runtime import LocalRuntime
 
@@ -204,6 +205,37 @@ def load() -> Iterator[Callable[..., Load]]:
         ld.kill()
 
 
+@contextlib.contextmanager
+def throwaway_postgres(prefix: str, databases: list[str] | None = None) -> Iterator[str]:
+    """A real PostgreSQL 15 in a temp folder, through the local runtime: yields the URL of its first
+    database (postgres if none is given), then stops it and removes the folder."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)  # the server runs as user postgres, who must reach its volume
+    runtime = LocalRuntime(folder)
+    try:
+        spec = SimpleNamespace(
+            version=15, databases=databases or [], port=None, user="symphony", settings={}, bind="127.0.0.1"
+        )
+        out = runtime.ensure_postgres(Deployment("db", "postgres", "h", postgres=spec), lambda *_: None)
+        yield out["url"]
+    finally:
+        with contextlib.suppress(Exception):
+            runtime.stop_all(lambda *_: None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float) -> None:
+    """SIGTERM, up to `timeout` seconds to exit, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 # ------------------------------------------------------------------------------------ migrations
 # A real PostgreSQL for the migration tests: one server per session, a fresh database per test.
 _counter = itertools.count()
@@ -212,17 +244,8 @@ _counter = itertools.count()
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """The admin DSN (database postgres) of a throwaway PostgreSQL 15."""
-    folder = Path(tempfile.mkdtemp(prefix="symphony-migrations-"))
-    folder.chmod(0o755)
-    runtime = LocalRuntime(folder)
-    try:
-        spec = SimpleNamespace(version=15, databases=[], port=None, user="symphony", settings={}, bind="127.0.0.1")
-        out = runtime.ensure_postgres(Deployment("db", "postgres", "h", postgres=spec), lambda *_: None)
-        yield out["url"]
-    finally:
-        with contextlib.suppress(Exception):
-            runtime.stop_all(lambda *_: None)
-        shutil.rmtree(folder, ignore_errors=True)
+    with throwaway_postgres("symphony-migrations-") as url:
+        yield url
 
 
 @pytest.fixture
@@ -241,12 +264,6 @@ def migration(name: str, text: str) -> Migration:
     return parse_migration(yaml.safe_load(textwrap.dedent(text)), Path(f"{name}.yaml"))
 
 
-def version_dsn(dsn: str, schema: str) -> str:
-    """The DSN a release of that schema version gets (search_path set in the connection)."""
-    sep = "&" if "?" in dsn else "?"
-    return f"{dsn}{sep}options=-csearch_path%3D{schema}"
-
-
 @pytest.fixture
 def engine(dsn: str) -> Engine:
     return Engine(dsn)
@@ -257,7 +274,7 @@ def sql(dsn: str) -> Callable[..., list[tuple[Any, ...]]]:
     """Run SQL in the physical schema (as the pre-migration version, search_path public)."""
 
     def run(query: str, params: tuple[Any, ...] | None = None, schema: str | None = None) -> list[tuple[Any, ...]]:
-        with psycopg.connect(version_dsn(dsn, schema) if schema else dsn, autocommit=True) as conn:
+        with psycopg.connect(with_search_path(dsn, schema) if schema else dsn, autocommit=True) as conn:
             cur = conn.execute(query, params)  # type: ignore[arg-type]
             return cur.fetchall() if cur.description else []
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from symphony.runtimes.base import SECRET_OUTPUTS, Deployment, Runtime
@@ -24,6 +24,7 @@ class Desired:
     config_hash: str | None  # None: depends on outputs known only after apply
     unknown: list[str]  # the references whose values are not known yet
     sensitive_env: set[str]  # env keys whose values hold secrets
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # resolved (secrets too): the known keys
 
 
 def service_config(svc: Service, release: str | None) -> dict[str, Any]:
@@ -92,6 +93,7 @@ def desired(svc: Service, release: str | None, outputs: dict[str, dict[str, str]
     config = service_config(svc, release)
     if schemas:
         config["schema"] = dict(sorted(schemas.items()))
+    known = {k: v for k, v in outputs.items() if v is not None}
     resolved: dict[str, str] = {}
     unknown: list[str] = []
     sensitive: set[str] = set()
@@ -99,13 +101,13 @@ def desired(svc: Service, release: str | None, outputs: dict[str, dict[str, str]
         refs = find_refs(value)
         if any(r.output in SECRET_OUTPUTS for r in refs):
             sensitive.add(key)
-        missing = [r.text for r in refs if outputs.get(r.service) is None]
+        missing = [r.text for r in refs if known.get(r.service) is None]
         if missing:
             unknown.extend(missing)
             continue
-        resolved[key] = resolve(value, {k: v for k, v in outputs.items() if v is not None})
+        resolved[key] = resolve(value, known)
     digest = None if unknown else _hash(config, resolved)
-    return Desired(svc.name, svc.kind, config, digest, unknown, sensitive)
+    return Desired(svc.name, svc.kind, config, digest, unknown, sensitive, resolved)
 
 
 def deployment(svc: Service, release: str | None, outputs: dict[str, dict[str, str] | None],
@@ -114,15 +116,13 @@ def deployment(svc: Service, release: str | None, outputs: dict[str, dict[str, s
     want = desired(svc, release, outputs, schemas)
     if want.unknown:
         raise RuntimeError(f"{svc.name}: outputs still unknown at apply time: {', '.join(want.unknown)}")
-    outputs = for_schemas(outputs, schemas or {})
-    env = {k: resolve(v, {n: o for n, o in outputs.items() if o is not None}) for k, v in svc.env.items()}
     return Deployment(
         name=svc.name,
         kind=svc.kind,
         config_hash=want.config_hash or "",
         release=release,
         command=svc.command(),
-        env=env,
+        env=want.env,
         port=svc.port,
         bind=svc.bind,
         health=svc.health,

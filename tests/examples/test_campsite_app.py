@@ -5,35 +5,24 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import httpx
 import psycopg
 import pytest
 
-from symphony.runtimes.base import Deployment
-from symphony.runtimes.local.runtime import LocalRuntime
-
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "examples" / "campsite" / "app"
 sys.path.insert(0, str(APP))
 
-from conftest import free_port, wait_until  # noqa: E402
+from conftest import free_port, stop_process, throwaway_postgres, wait_until  # noqa: E402
 
 from campsite import geo  # noqa: E402
 
 INGEST_END = "2024-07-15T12:00:00Z"
-
-
-def _events(service: str, message: str) -> None:
-    pass
 
 
 def _run(module: str, url: str, **env: str) -> str:
@@ -57,22 +46,10 @@ def _counts(conn: psycopg.Connection) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
     """A real PostgreSQL with database campsite, ingested (2 days) and computed."""
-    folder = Path(tempfile.mkdtemp(prefix="symphony-campsite-"))
-    folder.chmod(0o755)
-    runtime = LocalRuntime(folder)
-    try:
-        spec = SimpleNamespace(
-            version=15, databases=["campsite"], port=None, user="symphony", settings={}, bind="127.0.0.1"
-        )
-        out = runtime.ensure_postgres(Deployment("db", "postgres", "h", postgres=spec), _events)
-        url = out["url"]
+    with throwaway_postgres("symphony-campsite-", databases=["campsite"]) as url:
         _run("campsite.ingest", url, INGEST_DAYS="2", INGEST_END=INGEST_END)
         _run("campsite.compute", url)
         yield url
-    finally:
-        with contextlib.suppress(Exception):
-            runtime.stop_all(_events)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -97,12 +74,7 @@ def api(database: str) -> Iterator[str]:
         wait_until(healthy, timeout=30, interval=0.1)
         yield base
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=15)
         if proc.stderr:
             proc.stderr.close()
 

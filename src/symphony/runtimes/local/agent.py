@@ -18,25 +18,18 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from symphony.runtimes.local.layout import Layout
-from symphony.runtimes.local.procspec import ProcSpec, tail
+from symphony.runtimes.local.procspec import ProcSpec, free_port, tail
 from symphony.runtimes.local.supervisor import Unit
 from symphony.runtimes.local.switch import Switch
 
 LOG_MAX_BYTES = 10 * 1024 * 1024
 LOG_KEEP = 3
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _write_private(path: Path, data: Any) -> None:
@@ -214,7 +207,7 @@ class Agent:
         spec.name = f"{service}.{self._seq[service]}"
         spec.service = service
         if spec.port is not None or req.get("private_port"):
-            spec.port = _free_port()
+            spec.port = free_port()
             spec.env = {**spec.env, "PORT": str(spec.port)}
             spec.url = f"http://127.0.0.1:{spec.port}"
         spec.env = {**spec.env, "SYMPHONY_INSTANCE": spec.name}
@@ -386,8 +379,7 @@ class Agent:
         await asyncio.gather(*(u.stop() for u in order if u.spec.kind == "postgres"))
         stopped = [n for n in self.units if not n.startswith("_")]
         self.units.clear()
-        self.switch.frontends.clear()
-        self.switch._save()
+        self.switch.forget()
         self.jobs.clear()
         self._persist_all()
         self._shutdown.set()
@@ -476,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     layout = Layout(Path(args[0]).resolve())
     layout.agent_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    layout.agent_units.mkdir(exist_ok=True, mode=0o700)
     # One agent per stack: a second one exits at once.
     lock_fd = os.open(layout.agent_dir / "agent.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:

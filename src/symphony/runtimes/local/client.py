@@ -39,8 +39,7 @@ class AgentClient:
 
     def has_work(self) -> bool:
         """True if the agent is meant to supervise something (so a dead agent must be restarted)."""
-        units = self.layout.agent_dir / "units"
-        return units.is_dir() and any(units.glob("*.json"))
+        return any(self.layout.agent_units.glob("*.json"))
 
     def ensure_running(self) -> None:
         """Start the agent in the background unless it answers already (it adopts what still runs)."""

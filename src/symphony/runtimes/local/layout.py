@@ -33,9 +33,7 @@ class Layout:
     @property
     def agent_units(self) -> Path:
         """One file per supervised unit (mode 0600): its spec, pid and last job result."""
-        path = self.agent_dir / "units"
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return path
+        return self.agent_dir / "units"
 
     @property
     def agent_pid(self) -> Path:

@@ -1,4 +1,5 @@
-"""What the agent runs (ProcSpec), shared by the CLI side and the agent; and reading a log's tail.
+"""What the agent runs (ProcSpec), shared by the CLI side and the agent; a free port to run it on;
+and reading a log's tail.
 
 Kept apart from the supervisor so the CLI never imports asyncio or psutil just to plan.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,13 @@ class ProcSpec:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProcSpec:
         return cls(**data)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def tail(path: Path, lines: int = 20) -> list[str]:

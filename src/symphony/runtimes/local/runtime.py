@@ -17,7 +17,7 @@ from symphony.runtimes.local import postgres as pg
 from symphony.runtimes.local import releases
 from symphony.runtimes.local.client import AgentClient
 from symphony.runtimes.local.layout import Layout
-from symphony.runtimes.local.procspec import ProcSpec, tail
+from symphony.runtimes.local.procspec import ProcSpec, free_port, tail
 
 HEALTHY_DEADLINE = 60.0
 BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
@@ -163,7 +163,7 @@ class LocalRuntime:
                 f"the volume {volume} holds PostgreSQL {pg.volume_version(volume)} data, the spec asks for {spec.version}",
                 fix="set postgres.version back; major upgrades need a backup and restore",
             )
-        port = spec.port or meta.get("port") or _free_port()
+        port = spec.port or meta.get("port") or free_port()
         conflict = self.port_conflict(int(port), spec.bind, name)
         if conflict:
             raise RuntimeError_(f"{name}: {conflict}", fix="set services.{name}.postgres.port to a free port")
@@ -374,12 +374,6 @@ def _raise_unless_ok(name: str, result: dict[str, Any]) -> None:
     if lines:
         text += "\n  last log lines:\n" + "\n".join(f"    {line}" for line in lines)
     raise RuntimeError_(text, fix=f"see 'symphony logs {name}'")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _listener(port: int) -> tuple[int | None, str | None]:

@@ -224,6 +224,11 @@ class Switch:
         os.replace(tmp, self._file)
         self.config_file.write_text(render(self._effective(), self.socket()))
 
+    def forget(self) -> None:
+        """Drop every route (the stack is stopped): nothing comes back on the next agent start."""
+        self.frontends.clear()
+        self._save()
+
     def load(self) -> None:
         try:
             data = json.loads(self._file.read_text())
