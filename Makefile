@@ -23,6 +23,7 @@ down: $(STAMP)
 
 test: $(STAMP) system
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) tests/k8s/cluster.py
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -6,7 +6,7 @@ The public library API. The `symphony` command is a thin layer over it.
 from symphony.errors import (
     ApplyError,
     PlanError,
-    RuntimeError_,
+    RuntimeFailure,
     SpecError,
     StateError,
     StateLockedError,
@@ -17,7 +17,7 @@ from symphony.errors import (
 __all__ = [
     "ApplyError",
     "PlanError",
-    "RuntimeError_",
+    "RuntimeFailure",
     "SpecError",
     "StateError",
     "StateLockedError",

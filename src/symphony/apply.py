@@ -1,8 +1,12 @@
 """The executor: walks a Plan over the dependency graph and commits each finished step to State.
 
-Independent changes run in parallel; a change runs once everything it depends on is done. A failed
-step stops its dependents (they are reported as skipped), never unrelated services. Each step is
-journaled before and after, so an apply killed half-way leaves a trail the next one reads.
+One walk for every runtime. Independent changes run in parallel (as many at once as the runtime
+says it can take); a change runs once everything it depends on is done. A failed step stops its
+dependents (they are reported as skipped), never unrelated services. Each step is journaled before
+and after, so an apply killed half-way leaves a trail the next one reads. A database's pending
+migrations are expanded in the database's own step, before its dependents; once the walk is over
+they are contracted or rolled back (symphony.coordination). A rollback is a one-change plan walked
+the same way.
 """
 
 from __future__ import annotations
@@ -11,16 +15,15 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from symphony.desired import deployment, known_outputs
-from symphony.errors import ApplyError, PlanError, SymphonyError
+from symphony import coordination
+from symphony.desired import deployment, deployment_from_config, known_outputs
+from symphony.errors import ApplyError, PlanError
 from symphony.graph import Graph
 from symphony.migrations.versions import service_schemas
 from symphony.plan import Change, Plan
-from symphony.runtimes.base import SECRET_OUTPUTS, Events, Runtime
+from symphony.runtimes.base import MIGRATION_KEYS, SECRET_OUTPUTS, Applied, Deployment, Events, Runtime, Step
 from symphony.spec import Stack
 from symphony.state import Resource, StateStore
-
-MAX_PARALLEL = 4
 
 
 @dataclass
@@ -36,6 +39,13 @@ class ApplyResult:
         return not self.failed and not self.skipped
 
 
+@dataclass
+class _Done:
+    applied: Applied
+    deployment: Deployment
+    migrations: list[str]  # started by this step (a database's expand)
+
+
 def apply_plan(
     stack: Stack,
     plan: Plan,
@@ -43,202 +53,226 @@ def apply_plan(
     state: StateStore,
     events: Events,
     command: str = "apply",
+    force: bool = False,
 ) -> ApplyResult:
-    """Carry out `plan`. The caller holds the stack lock. Raises ApplyError if any step failed."""
+    """Carry out `plan`. The caller holds the stack lock. Raises ApplyError if any step failed.
+    `force`: the runtime may take over fields another manager changed (Kubernetes)."""
     started = time.time()
-    graph = Graph.from_stack(stack)
-    resources = state.resources()
-    outputs = known_outputs(stack, runtime, {n: r.outputs for n, r in resources.items()})
-    revision = state.begin_revision(command, [c.to_json() for c in plan.actionable])
+    summary = [{k: v for k, v in c.to_json().items() if k != "private"} for c in plan.actionable]
+    revision = state.begin_revision(command, summary)
     result = ApplyResult(revision)
-    pending = {c.service: c for c in plan.changes if c.service in stack.services}
-    deletes = [c for c in plan.changes if c.action == "delete"]
-    running: dict[Future[tuple[dict[str, str] | None, str | None]], Change] = {}
-    hashes: dict[str, str | None] = {}  # the resolved config hash of each step, known once it starts
-    migrated: dict[str, list[str]] = {}  # database service -> migrations started by this apply
-
-    def blocked_by(name: str) -> str | None:
-        for dep in graph.dependencies(name):
-            if dep in result.failed or dep in result.skipped:
-                return dep
-        return None
-
-    def ready(name: str) -> bool:
-        busy = {c.service for c in running.values()}
-        return all(dep not in pending and dep not in busy for dep in graph.dependencies(name))
-
-    with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
-        while pending or running:
-            for name in list(pending):
-                dep = blocked_by(name)
-                if dep:
-                    change = pending.pop(name)
-                    if not change.is_noop:
-                        result.skipped[name] = f"not applied: {dep} failed"
-                        events(name, f"skipped: {dep} failed")
-                    continue
-                if not ready(name):
-                    continue
-                change = pending.pop(name)
-                if change.is_noop:
-                    continue
-                state.journal(revision, name, change.action, "started")
-                running[pool.submit(_execute, stack, change, runtime, outputs, events, hashes, migrated)] = change
-            if not running:
-                continue
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for fut in finished:
-                change = running.pop(fut)
-                name = change.service
-                try:
-                    new_outputs, applied_hash = fut.result()
-                except SymphonyError as exc:
-                    _record_failure(state, stack, change, revision, str(exc), result, events, hashes.get(name))
-                    continue
-                except Exception as exc:  # a bug or an unexpected OS error: report it, keep the others going
-                    message = f"{type(exc).__name__}: {exc}"
-                    _record_failure(state, stack, change, revision, message, result, events, hashes.get(name))
-                    continue
-                if new_outputs is not None:
-                    outputs[name] = new_outputs
-                _record_success(state, stack, change, revision, new_outputs, applied_hash, result)
-    for change in deletes:
-        try:
-            runtime.remove(change.service, change.kind, events)
-            state.remove_resource(change.service)
-            state.journal(revision, change.service, "delete", "done")
-            result.done.append(change.service)
-        except SymphonyError as exc:
-            _record_failure(state, stack, change, revision, str(exc), result, events)
-    _finish_migrations(stack, state, outputs, migrated, result, events)
+    try:
+        _Walk(stack, plan, runtime, state, events, result, force).run()
+    except BaseException as exc:  # a bug or an interrupt: the revision says so, never 'applying'
+        state.finish_revision(revision, "failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
+        raise
     result.seconds = time.time() - started
-    status = "applied" if result.ok else "failed"
-    error = "; ".join(f"{n}: {m.splitlines()[0]}" for n, m in result.failed.items()) or None
-    state.finish_revision(revision, status, error)
+    state.finish_revision(revision, "applied" if result.ok else "failed", _error_line(result))
     if not result.ok:
         raise ApplyError(_failure_message(result), {**result.failed, **result.skipped})
     return result
 
 
-def _execute(
-    stack: Stack,
-    change: Change,
-    runtime: Runtime,
-    outputs: dict[str, dict[str, str] | None],
-    events: Events,
-    hashes: dict[str, str | None],
-    migrated: dict[str, list[str]],
-) -> tuple[dict[str, str] | None, str | None]:
-    """One step, in a worker thread. Returns the service's outputs (if it has any) and the applied hash."""
-    svc = stack.services[change.service]
-    release = runtime.prepare_release(svc.name, svc.source, svc.build_command(), events) if svc.source else None
-    dep = deployment(svc, release, outputs, service_schemas(stack, svc))
-    hashes[svc.name] = dep.config_hash
-    if svc.kind == "postgres":
-        if any("major version" in r for r in change.reasons):
-            raise PlanError(
-                f"{svc.name}: changing postgres.version in place is not supported",
-                fix="set it back; upgrade with a backup and restore into a new service",
-            )
-        db_outputs = runtime.ensure_postgres(dep, events)
+class _Walk:
+    def __init__(self, stack: Stack, plan: Plan, runtime: Runtime, state: StateStore, events: Events,
+                 result: ApplyResult, force: bool = False) -> None:
+        self.stack, self.plan, self.runtime, self.state, self.events, self.result = (
+            stack, plan, runtime, state, events, result)
+        self.force = force
+        self.graph = Graph.from_stack(stack)
+        self.resources = state.resources()
+        self.outputs = known_outputs(stack, runtime, {n: r.outputs for n, r in self.resources.items()})
+        self.hashes: dict[str, str | None] = {}  # the resolved config hash of each step, once it starts
+        self.started: dict[str, list[str]] = {}  # database -> migrations this apply started
+
+    def run(self) -> None:
+        result = self.result
+        pending = {c.service: c for c in self.plan.changes if c.service in self.stack.services}
+        running: dict[Future[_Done], Change] = {}
+
+        def blocked_by(name: str) -> str | None:
+            return next((d for d in self.graph.dependencies(name) if d in result.failed or d in result.skipped),
+                        None)
+
+        def ready(name: str) -> bool:
+            busy = {c.service for c in running.values()}
+            return all(dep not in pending and dep not in busy for dep in self.graph.dependencies(name))
+
+        with ThreadPoolExecutor(max_workers=max(1, self.runtime.parallelism)) as pool:
+            while pending or running:
+                for name in list(pending):
+                    dep = blocked_by(name)
+                    if dep:
+                        change = pending.pop(name)
+                        if not change.is_noop:
+                            result.skipped[name] = f"not applied: {dep} failed"
+                            self.events(name, f"skipped: {dep} failed")
+                        continue
+                    if not ready(name):
+                        continue
+                    change = pending.pop(name)
+                    if change.is_noop:
+                        continue
+                    self.state.journal(result.revision, name, change.action, "started")
+                    running[pool.submit(self._execute, change)] = change
+                if not running:
+                    continue
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    change = running.pop(fut)
+                    try:
+                        done = fut.result()
+                    except Exception as exc:  # one step's failure; the others go on
+                        self._failed(change, _message(exc))
+                        continue
+                    self._succeeded(change, done)
+        for change in self.plan.changes:
+            if change.action == "delete":
+                self._delete(change)
+        self._finish_migrations()
+
+    # ------------------------------------------------------------------------------------ one step
+    def _execute(self, change: Change) -> _Done:
+        """One step, in a worker thread (no state writes here)."""
+        svc = self.stack.services[change.service]
+        prior = self.resources.get(svc.name)
+        if change.action == "rollback":
+            dep = deployment_from_config(svc.name, change.config, self.outputs)
+        else:
+            dep = deployment(svc, change.config.get("release"), self.outputs, service_schemas(self.stack, svc))
+        dep.release = change.release
+        self.hashes[svc.name] = dep.config_hash
+        if svc.postgres is not None and prior is not None and prior.config.get("version") not in (
+                None, svc.postgres.version):
+            raise PlanError(f"{svc.name}: changing postgres.version in place is not supported",
+                            fix="set it back; upgrade with a backup and restore into a new service")
+        step = Step(svc, change.action, dep, prior, change.private, self.result.revision, self.force)
+        applied = self.runtime.apply_service(step, self.events)
+        started: list[str] = []
         if svc.postgres is not None and svc.postgres.migrations is not None:
-            from symphony.migrations.deploy import expand
+            migrator = self.runtime.migrator(svc.name, svc.postgres, applied.outputs)
+            try:
+                started = coordination.expand(self.stack, svc.name, migrator, prior, self.events)
+            except Exception as exc:
+                if applied.outputs is not None:
+                    self.outputs[svc.name] = applied.outputs  # the database itself is up
+                raise _StepFailed(exc, applied, dep) from exc
+        return _Done(applied, dep, started)
 
-            spec = svc.postgres
-            migrated[svc.name] = expand(svc.name, spec, db_outputs["url"],
-                                        lambda: runtime.backup(svc.name, spec, db_outputs), events)
-        return db_outputs, dep.config_hash
-    if svc.kind == "service":
-        from symphony.rollout import Policy, roll_out
+    def _succeeded(self, change: Change, done: _Done) -> None:
+        name = change.service
+        if done.applied.outputs is not None:
+            self.outputs[name] = done.applied.outputs
+        res = self._record(change, done.applied, done.deployment, "succeeded" if change.kind == "job" else "applied")
+        if done.migrations:
+            self.started[name] = done.migrations
+            coordination.record(res, started=done.migrations, active=done.migrations[-1])
+            self.state.put_resource(res)
+        self.state.journal(self.result.revision, name, change.action, "done")
+        self.result.done.append(name)
 
-        outcome = roll_out(runtime.fleet(), dep, dep.replicas, Policy.from_config(dep.rollout), events)
-        events(svc.name, f"live: {dep.replicas} instance(s) healthy"
-               + (f" ({outcome.started} started, {outcome.stopped} stopped)" if outcome.started or outcome.stopped else ""))
-    elif change.action == "schedule":
-        runtime.schedule_job(dep, events)
-    else:
-        runtime.run_job(dep, events)
-        events(svc.name, "succeeded")
-    return None, dep.config_hash
+    def _failed(self, change: Change, message: str) -> None:
+        name = change.service
+        self.result.failed[name] = message
+        self.events(name, "failed: " + message.splitlines()[0])
+        self.state.journal(self.result.revision, name, change.action, "failed", message)
+        if change.kind == "job" and name in self.stack.services:
+            old = self.resources.get(name)
+            self.state.put_resource(Resource(
+                name, "job", change.config_hash or self.hashes.get(name), change.release, "failed",
+                self.result.revision, change.config, old.outputs if old else {}, private=change.private))
 
+    def _record(self, change: Change, applied: Applied, dep: Deployment, status: str) -> Resource:
+        name = change.service
+        old = self.resources.get(name)
+        config = dict(change.config)
+        if change.kind == "postgres" and old is not None:
+            config.update({k: v for k, v in old.config.items() if k in MIGRATION_KEYS})
+        outputs = applied.outputs
+        res = Resource(
+            name=name,
+            kind=change.kind,
+            config_hash=applied.config_hash or dep.config_hash,
+            release=applied.release or dep.release,
+            status=status,
+            revision=self.result.revision,
+            config=config,
+            outputs={k: v for k, v in outputs.items() if k not in SECRET_OUTPUTS} if outputs is not None
+            else (old.outputs if old else {}),
+            private=applied.private,
+        )
+        self.state.put_resource(res)
+        self.resources[name] = res
+        if change.kind == "service":
+            self.state.record_deployment(self.result.revision, name, res.config_hash, res.release, config,
+                                         res.private)
+        return res
 
-def _finish_migrations(
-    stack: Stack,
-    state: StateStore,
-    outputs: dict[str, dict[str, str] | None],
-    migrated: dict[str, list[str]],
-    result: ApplyResult,
-    events: Events,
-) -> None:
-    """Contract or undo the migrations of each database, now that the services are (or are not) live."""
-    from symphony.migrations.deploy import finish
-
-    applied = {n: r.config.get("schema") or {} for n, r in state.resources().items()}
-    for name, svc in stack.services.items():
-        url = (outputs.get(name) or {}).get("url")
-        if svc.postgres is None or svc.postgres.migrations is None or url is None:
-            continue
+    def _delete(self, change: Change) -> None:
+        name = change.service
+        self.state.journal(self.result.revision, name, "delete", "started")
         try:
-            finish(stack, name, url, applied, bool(migrated.get(name)), result.ok, events)
-        except SymphonyError as exc:
-            result.failed[name] = f"migration: {exc}"
-        except Exception as exc:  # a database error in contract/undo: report it, state shows the migration
-            result.failed[name] = f"migration: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            self.runtime.apply_service(
+                Step(None, "delete", None, self.resources.get(name), change.private, self.result.revision),
+                self.events)
+        except Exception as exc:
+            self._failed(change, _message(exc))
+            return
+        self.state.remove_resource(name)
+        self.resources.pop(name, None)
+        self.state.journal(self.result.revision, name, "delete", "done")
+        self.result.done.append(name)
+
+    # ------------------------------------------------------------------------------------ migrations
+    def _finish_migrations(self) -> None:
+        """Contract or undo the migrations of each database, now that the services are (or are not) live."""
+        failed = set(self.result.failed) | set(self.result.skipped)
+        for name, svc in self.stack.services.items():
+            if svc.postgres is None or svc.postgres.migrations is None or name in failed:
+                continue
+            outputs = self.outputs.get(name)
+            if outputs is None:
+                continue  # never created: nothing to finish
+            migrator = self.runtime.migrator(name, svc.postgres, outputs)
+            try:
+                outcome = coordination.finish(self.stack, name, migrator, self.resources,
+                                              self.started.get(name, []), failed, self.events)
+            except Exception as exc:  # the contract failed: the migration stays active, state says so
+                self.result.failed[name] = f"migration: {_message(exc)}"
+                continue
+            res = self.resources.get(name)
+            if outcome is None or res is None:
+                continue
+            what, migration = outcome
+            if what == "complete":
+                coordination.record(res, active=None)
+            elif what == "rolled_back":
+                coordination.record(res, active=None, forget=migration)
+            else:
+                coordination.record(res, active=migration)
+            self.state.put_resource(res)
 
 
-def _public(outputs: dict[str, str] | None) -> dict[str, str]:
-    return {k: v for k, v in (outputs or {}).items() if k not in SECRET_OUTPUTS}
+class _StepFailed(Exception):
+    """A step whose runtime part succeeded but whose migration failed."""
+
+    def __init__(self, cause: Exception, applied: Applied, dep: Deployment) -> None:
+        super().__init__(_message(cause))
+        self.applied, self.deployment = applied, dep
 
 
-def _record_success(
-    state: StateStore,
-    stack: Stack,
-    change: Change,
-    revision: int,
-    outputs: dict[str, str] | None,
-    applied_hash: str | None,
-    result: ApplyResult,
-) -> None:
-    svc = stack.services[change.service]
-    old = state.resource(change.service)
-    state.put_resource(
-        Resource(
-            name=svc.name,
-            kind=svc.kind,
-            config_hash=applied_hash,
-            release=change.release,
-            status="succeeded" if svc.kind == "job" else "applied",
-            revision=revision,
-            config=change.config,
-            outputs=_public(outputs) if outputs is not None else (old.outputs if old else {}),
-        )
-    )
-    if svc.kind == "service":
-        state.record_deployment(revision, svc.name, applied_hash, change.release, change.config)
-    state.journal(revision, svc.name, change.action, "done")
-    result.done.append(svc.name)
+def _message(exc: BaseException) -> str:
+    """What a step's failure says: a SymphonyError's own words (its fix included), else the bug's type."""
+    from symphony.errors import SymphonyError
+
+    if isinstance(exc, SymphonyError | _StepFailed):
+        return str(exc)
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"
 
 
-def _record_failure(
-    state: StateStore,
-    stack: Stack,
-    change: Change,
-    revision: int,
-    message: str,
-    result: ApplyResult,
-    events: Events,
-    applied_hash: str | None = None,
-) -> None:
-    result.failed[change.service] = message
-    events(change.service, "failed: " + message.splitlines()[0])
-    state.journal(revision, change.service, change.action, "failed", message)
-    svc = stack.services.get(change.service)
-    if svc is not None and svc.kind == "job":
-        old = state.resource(svc.name)
-        state.put_resource(
-            Resource(svc.name, svc.kind, applied_hash or change.config_hash, change.release, "failed", revision, change.config,
-                     old.outputs if old else {})
-        )
+def _error_line(result: ApplyResult) -> str | None:
+    return "; ".join(f"{n}: {m.splitlines()[0]}" for n, m in {**result.failed, **result.skipped}.items()) or None
 
 
 def _failure_message(result: ApplyResult) -> str:

@@ -9,22 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
-from symphony.runtimes.base import SECRET_OUTPUTS, Deployment, Runtime
+from symphony.runtimes.base import SECRET_OUTPUTS, Deployment, Desired, Runtime
 from symphony.spec import Service, Stack, find_refs, resolve
-
-
-@dataclass
-class Desired:
-    name: str
-    kind: str
-    config: dict[str, Any]  # printable (references unresolved, no secrets)
-    config_hash: str | None  # None: depends on outputs known only after apply
-    unknown: list[str]  # the references whose values are not known yet
-    sensitive_env: set[str]  # env keys whose values hold secrets
-    env: dict[str, str] = field(default_factory=dict, repr=False)  # resolved (secrets too): the known keys
 
 
 def service_config(svc: Service, release: str | None) -> dict[str, Any]:
@@ -131,6 +119,7 @@ def deployment(svc: Service, release: str | None, outputs: dict[str, dict[str, s
         postgres=svc.postgres,
         replicas=svc.replicas if svc.kind == "service" else 1,
         rollout=svc.rollout.model_dump() if svc.kind == "service" else {},
+        schema=dict(schemas or {}),
     )
 
 
@@ -141,7 +130,7 @@ def known_outputs(stack: Stack, runtime: Runtime, remembered: dict[str, dict[str
         static = static_outputs(svc)
         if static is not None:
             outputs[name] = static
-        else:
+        elif svc.postgres is not None:
             outputs[name] = runtime.known_outputs(name, svc.postgres, remembered.get(name))
     return outputs
 
@@ -149,8 +138,10 @@ def known_outputs(stack: Stack, runtime: Runtime, remembered: dict[str, dict[str
 def deployment_from_config(
     name: str, config: dict[str, Any], outputs: dict[str, dict[str, str] | None]
 ) -> Deployment:
-    """A run service's Deployment rebuilt from the config a revision applied (for rollback)."""
-    known = {n: o for n, o in outputs.items() if o is not None}
+    """A run service's Deployment rebuilt from the config a revision applied (for rollback): its env
+    resolved against today's outputs, database URLs selecting the schema version it used then."""
+    schemas = dict(config.get("schema") or {})
+    known = {n: o for n, o in for_schemas(outputs, schemas).items() if o is not None}
     env = {k: resolve(v, known) for k, v in dict(config.get("env") or {}).items()}
     return Deployment(
         name=name,
@@ -165,4 +156,5 @@ def deployment_from_config(
         stop_grace=float(config.get("stop_grace", 10.0)),
         replicas=int(config.get("replicas", 1)),
         rollout=dict(config.get("rollout") or {}),
+        schema=schemas,
     )

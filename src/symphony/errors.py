@@ -1,4 +1,6 @@
-"""Every error Symphony raises on purpose. The CLI turns them into one short message and exit code 2."""
+"""Every error Symphony raises on purpose, in one hierarchy. The CLI turns each into one short message
+without a traceback: exit code 1 for an apply that failed (ApplyError: a step failed, or a release was
+rolled back), exit code 2 for everything else (bad input, a plan that cannot be made, a lock held)."""
 
 from __future__ import annotations
 
@@ -59,8 +61,20 @@ class PlanError(SymphonyError):
     """The plan cannot be made (for example a port that is taken by something else)."""
 
 
-class RuntimeError_(SymphonyError):  # noqa: N801 - the trailing underscore avoids the builtin
+class RuntimeFailure(SymphonyError):
     """The runtime could not do what was asked (a process failed, a binary is missing)."""
+
+
+class RolledBack(RuntimeFailure):
+    """A new release did not become healthy; it was undone and the previous one serves."""
+
+    def __init__(self, service: str, reason: str, log_tail: list[str]) -> None:
+        text = f"rolled back: {reason}"
+        if log_tail:
+            text += "\n  last log lines of the failing instance:\n" + "\n".join(f"    {line}" for line in log_tail)
+        super().__init__(text, fix=f"see 'symphony logs {service}'; the previous release still serves")
+        self.service = service
+        self.reason = reason
 
 
 class ApplyError(SymphonyError):

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from symphony.spec.models import Stack
+
+class _Stack(Protocol):
+    """What a graph needs of a stack (symphony.spec.Stack): the spec imports this module, not back."""
+
+    services: Mapping[str, Any]
+
+    def dependencies(self, name: str) -> set[str]: ...
 
 _SHAPES_DOT = {"postgres": "cylinder", "job": "box", "service": "component"}
 
@@ -28,7 +33,7 @@ class Graph:
         self._users = {n: tuple(sorted(u)) for n, u in users.items()}
 
     @classmethod
-    def from_stack(cls, stack: Stack) -> Graph:
+    def from_stack(cls, stack: _Stack) -> Graph:
         return cls({name: stack.dependencies(name) for name in stack.services})
 
     @property

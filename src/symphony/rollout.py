@@ -20,8 +20,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from symphony.errors import SymphonyError
+from symphony.errors import RolledBack
 from symphony.runtimes.base import Deployment, Events
+
+__all__ = ["Fleet", "Instance", "Outcome", "Policy", "Ready", "RolledBack", "roll_out"]
 
 
 @dataclass
@@ -77,18 +79,6 @@ class Fleet(Protocol):
 
     def settle(self, deployment: Deployment) -> None:
         """Record `deployment` as applied on the instances that already run it."""
-
-
-class RolledBack(SymphonyError):
-    """The new release did not become healthy; the old one kept serving and serves now."""
-
-    def __init__(self, service: str, reason: str, log_tail: list[str]) -> None:
-        text = f"rolled back: {reason}"
-        if log_tail:
-            text += "\n  last log lines of the failing instance:\n" + "\n".join(f"    {line}" for line in log_tail)
-        super().__init__(text, fix=f"see 'symphony logs {service}'; the previous release still serves")
-        self.service = service
-        self.reason = reason
 
 
 @dataclass

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from symphony import coordination
 from symphony.errors import SymphonyError, UsageError
 from symphony.graph import Graph
-from symphony.plan import Plan, make_plan
-from symphony.runtimes.base import Events, Observed
-from symphony.runtimes.local.layout import Layout
-from symphony.runtimes.local.runtime import LocalRuntime
+from symphony.plan import Change, Plan, make_plan
+from symphony.runtimes import open_runtime
+from symphony.runtimes.base import Events, Observed, Runtime
 from symphony.spec import Stack, load_stack
-from symphony.state import Resource, Revision, StackLock, StateStore
+from symphony.state import Revision, StackLock, StateStore
 
 if TYPE_CHECKING:
     from symphony.apply import ApplyResult
@@ -53,15 +53,8 @@ class ServiceStatus:
 class Workspace:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self.layout = Layout.for_stack(stack.root)  # state and lock live here for every runtime
-        self.kube = stack.runtime == "kubernetes"
-        self.runtime: Any
-        if self.kube:
-            from symphony.runtimes.kubernetes.runtime import KubernetesRuntime
-
-            self.runtime = KubernetesRuntime(stack)
-        else:
-            self.runtime = LocalRuntime(stack.root)
+        self.home = stack.root / ".symphony"  # state and lock live here for every runtime
+        self.runtime: Runtime = open_runtime(stack)
         self._state: StateStore | None = None
 
     @classmethod
@@ -75,11 +68,11 @@ class Workspace:
     @property
     def state(self) -> StateStore:
         if self._state is None:
-            self._state = StateStore(self.layout.state_db)
+            self._state = StateStore(self.home / "state.db")
         return self._state
 
     def lock(self, command: str) -> StackLock:
-        return StackLock(self.layout.lock, command)
+        return StackLock(self.home / "lock", command)
 
     def close(self) -> None:
         if self._state is not None:
@@ -96,10 +89,11 @@ class Workspace:
 
     def plan(self, targets: list[str] | None = None) -> Plan:
         self._check_targets(targets)
-        if self.kube:
-            return self.runtime.plan(self.state.resources(), targets)
-        observed = self.runtime.observe(volumes=self._stateful())
-        return make_plan(self.stack, self.state.resources(), observed, self.runtime, targets)
+        self.runtime.check()
+        resources = self.state.resources()
+        scope = self.graph().closure(targets) if targets else set(self.stack.services)
+        observed = self.runtime.observe(resources, scope)
+        return make_plan(self.stack, resources, observed, self.runtime, targets)
 
     def apply(self, plan: Plan | None = None, targets: list[str] | None = None, events: Events = _quiet,
               command: str = "apply") -> tuple[Plan, ApplyResult | None]:
@@ -112,13 +106,11 @@ class Workspace:
             return plan, self.execute(plan, events, command)
 
     def execute(self, plan: Plan, events: Events = _quiet, command: str = "apply", force: bool = False) -> ApplyResult:
-        """Carry out a plan; the caller holds the lock. `force`: take over fields another manager owns
-        (kubernetes only). Raises ApplyError if a step failed."""
-        if self.kube:
-            return self.runtime.apply(plan, self.state, events, command, force)
+        """Carry out a plan; the caller holds the lock. `force`: take over fields another field manager
+        owns (where the runtime has them: Kubernetes). Raises ApplyError if a step failed."""
         from symphony.apply import apply_plan  # only commands that change something need the executor
 
-        return apply_plan(self.stack, plan, self.runtime, self.state, events, command)
+        return apply_plan(self.stack, plan, self.runtime, self.state, events, command, force)
 
     def unhealthy(self) -> dict[str, str]:
         """Services that are not healthy and jobs that did not succeed, with the reason."""
@@ -130,14 +122,12 @@ class Workspace:
         return bad
 
     def rollback(self, service: str, to: int | None = None, events: Events = _quiet) -> tuple[int, int]:
-        """Roll `service` out at the release and config an earlier revision applied (zero downtime).
+        """Roll `service` out at the release and config an earlier revision applied (zero downtime):
+        a one-change plan through the same walk as every apply.
 
-        Returns (the new revision, the revision rolled back to). Raises RolledBack (the current
-        release keeps serving) if the earlier release does not become healthy.
+        Returns (the new revision, the revision rolled back to). Raises ApplyError (the current release
+        keeps serving) if the earlier release does not become healthy.
         """
-        from symphony.desired import deployment_from_config, known_outputs
-        from symphony.rollout import Policy, RolledBack, roll_out
-
         svc = self.stack.services.get(service)
         if svc is None or svc.kind != "service":
             raise UsageError(f"{service!r} is not a run service of {self.stack.file}",
@@ -146,69 +136,26 @@ class Workspace:
             history = self.state.deployments(service)
             current = self.state.resource(service)
             if to is not None:
-                target = next((d for d in history if d[0] <= to), None)
+                target = next((d for d in history if d.revision <= to), None)
                 if target is None:
                     raise UsageError(f"{service} had no deployment at or before revision {to}",
                                      fix="see 'symphony history' for the revisions")
             else:
                 now = (current.config_hash, current.release) if current else (None, None)
-                target = next((d for d in history if (d[1], d[2]) != now), None)
+                target = next((d for d in history if (d.config_hash, d.release) != now), None)
                 if target is None:
                     raise UsageError(f"no earlier release of {service} to roll back to",
                                      fix="see 'symphony history'")
-            revision_to, config_hash, release, config = target
-            if self.kube:
-                return self._kube_rollback(service, target, current, events)
-            if release and not self.runtime.has_release(release):
-                raise UsageError(f"release {release} of {service} is no longer on this machine")
-            outputs = known_outputs(self.stack, self.runtime, {n: r.outputs for n, r in self.state.resources().items()})
-            dep = deployment_from_config(service, config, outputs)
-            change = {"service": service, "action": "rollback", "kind": "service",
-                      "reasons": [f"back to revision {revision_to} (release {release})"]}
-            revision = self.state.begin_revision("rollback", [change])
-            self.state.journal(revision, service, "rollback", "started")
-            try:
-                roll_out(self.runtime.fleet(), dep, dep.replicas, Policy.from_config(dep.rollout), events)
-            except RolledBack as exc:
-                self.state.journal(revision, service, "rollback", "failed", str(exc))
-                self.state.finish_revision(revision, "failed", str(exc).splitlines()[0])
-                raise
-            old = current
-            self.state.put_resource(Resource(service, "service", dep.config_hash, release, "applied", revision, config,
-                                             old.outputs if old else {}))
-            self.state.record_deployment(revision, service, dep.config_hash, release, config)
-            self.state.journal(revision, service, "rollback", "done")
-            self.state.finish_revision(revision, "applied")
-            return revision, revision_to
-
-    def _kube_rollback(self, service: str, target: tuple[int, Any, Any, dict[str, Any]], current: Resource | None,
-                       events: Events) -> tuple[int, int]:
-        from symphony.rollout import RolledBack
-
-        revision_to, config_hash, release, config = target
-        change = {"service": service, "action": "rollback", "kind": "service",
-                  "reasons": [f"back to revision {revision_to} ({release})"]}
-        revision = self.state.begin_revision("rollback", [change])
-        self.state.journal(revision, service, "rollback", "started")
-        try:
-            self.runtime.roll_back(service, config, events)
-        except RolledBack as exc:
-            self.state.journal(revision, service, "rollback", "failed", str(exc))
-            self.state.finish_revision(revision, "failed", str(exc).splitlines()[0])
-            raise
-        self.state.put_resource(Resource(service, "service", config_hash, release, "applied", revision, config,
-                                         current.outputs if current else {}))
-        self.state.record_deployment(revision, service, config_hash, release, config)
-        self.state.journal(revision, service, "rollback", "done")
-        self.state.finish_revision(revision, "applied")
-        return revision, revision_to
+            change = Change(service, "service", "rollback",
+                            [f"back to revision {target.revision} (release {target.release})"],
+                            config_hash=target.config_hash, release=target.release, config=target.config,
+                            private=target.private)
+            result = self.execute(Plan(self.stack.name, [change]), events, "rollback")
+            return result.revision, target.revision
 
     # ------------------------------------------------------------------ databases: migrations and backups
     def database(self, service: str | None, need_migrations: bool = False) -> tuple[str, Any, dict[str, str]]:
-        """(name, postgres spec, outputs incl. secrets) of a running database service."""
-        if self.kube:
-            raise UsageError("on the kubernetes runtime, migrations and backups run as Jobs inside the cluster "
-                             "during apply/up/deploy", fix="symphony deploy; kubectl for one-off database work")
+        """(name, postgres spec, outputs incl. secrets) of a database service that exists."""
         dbs = [n for n, s in self.stack.services.items() if s.postgres is not None
                and (s.postgres.migrations is not None or not need_migrations)]
         if not dbs:
@@ -229,15 +176,37 @@ class Workspace:
             raise UsageError(f"{service} has not been created yet", fix="run symphony up first")
         return service, spec, outputs
 
-    def migration_engine(self, service: str | None, events: Any = None) -> tuple[Any, list[Any]]:
-        from symphony.migrations.engine import Engine
-        from symphony.migrations.model import load_migrations
-
+    def migrate(self, action: str, service: str | None = None, events: Events = _quiet) -> Any:
+        """By hand: `status` (each migration's state), `start` (expand what is pending, backup first),
+        `complete` (contract the active one) or `rollback` (undo it). Returns the rows (status) or the
+        names touched."""
         name, spec, outputs = self.database(service, need_migrations=True)
-        say = (lambda m: events(name, m)) if events else (lambda m: None)
-        return Engine(outputs["url"], events=say), load_migrations(spec.migrations)
+        migrator = self.runtime.migrator(name, spec, outputs)
+        if action == "status":
+            return coordination.rows(self.stack, name, migrator, self.state.resource(name))
+        with self.lock(f"migrate {action}"):
+            res = self.state.resource(name)
+            if action == "start":
+                started = coordination.expand(self.stack, name, migrator, res, events)
+                if res is not None and started:
+                    coordination.record(res, started=started, active=started[-1])
+                return started
+            active = coordination.status(self.stack, name, migrator, res).active
+            if active is None:
+                return []
+            if action == "complete":
+                migrator.complete(active, events)
+                if res is not None:
+                    coordination.record(res, active=None)
+            else:
+                migrator.rollback(active, events)
+                if res is not None:
+                    coordination.record(res, active=None, forget=active)
+            if res is not None:
+                self.state.put_resource(res)
+            return [active]
 
-    def backup(self, service: str | None) -> list[Path]:
+    def backup(self, service: str | None) -> list[str]:
         name, spec, outputs = self.database(service)
         with self.lock("backup"):
             return self.runtime.backup(name, spec, outputs)
@@ -250,30 +219,23 @@ class Workspace:
     # ------------------------------------------------------------------ lifecycle
     def down(self, events: Events = _quiet) -> None:
         with self.lock("down"):
-            if self.kube:
-                resources = self.state.resources()
-                stopped = self.runtime.stop_all(events, resources)
-                with self.state.transaction():
-                    for name in set(stopped):
-                        res = resources[name]
-                        res.status = "stopped"
-                        self.state.put_resource(res)
-            else:
-                self.runtime.stop_all(events)
+            resources = self.state.resources()
+            stopped = self.runtime.stop_all(events, resources)
+            with self.state.transaction():
+                for name in set(stopped):
+                    res = resources[name]
+                    res.status = "stopped"
+                    self.state.put_resource(res)
             rev = self.state.begin_revision("down", [])
             self.state.finish_revision(rev, "applied")
 
-    def destroy(self, events: Events = _quiet) -> list[Path]:
+    def destroy(self, events: Events = _quiet) -> list[str]:
         """Stop everything and delete the volumes, releases and logs. The history stays."""
         with self.lock("destroy"):
-            names = [n for n, r in self.state.resources().items() if r.kind == "postgres"]
+            resources = self.state.resources()
+            names = [n for n, r in resources.items() if r.kind == "postgres"]
             names += [n for n, s in self.stack.services.items() if s.kind == "postgres" and n not in names]
-            if self.kube:
-                removed: list[Any] = self.runtime.destroy(events, volumes=True)
-            else:
-                self.runtime.stop_all(events)
-                removed = self.runtime.destroy_volumes(names, events)
-                self.runtime.destroy_all()
+            removed = self.runtime.destroy(events, resources)
             rev = self.state.begin_revision("destroy", [{"service": n, "action": "destroy"} for n in names])
             with self.state.transaction():
                 for name in self.state.resources():
@@ -281,21 +243,13 @@ class Workspace:
             self.state.finish_revision(rev, "applied")
             return removed
 
-    def _stateful(self) -> list[str]:
-        """Services that keep a volume: postgres in the spec, or remembered as postgres in state."""
-        names = [n for n, s in self.stack.services.items() if s.kind == "postgres"]
-        return names + [n for n, r in self.state.resources().items() if r.kind == "postgres" and n not in names]
-
-    def volumes(self) -> list[Any]:
+    def volumes(self) -> list[str]:
         """What destroy deletes: volume folders (local) or volume claims (kubernetes)."""
-        if self.kube:
-            return self.runtime.claims()
-        return [self.layout.volume(n) for n, s in self.stack.services.items() if s.kind == "postgres"
-                and self.layout.volume(n).exists()]
+        return self.runtime.volumes(self.state.resources())
 
     # ------------------------------------------------------------------ reading
     def status(self, observed: dict[str, Observed] | None = None) -> list[ServiceStatus]:
-        observed = self.runtime.observe(volumes=self._stateful()) if observed is None else observed
+        observed = self.runtime.observe(self.state.resources()) if observed is None else observed
         resources = self.state.resources()
         out = []
         names = list(self.stack.services) + [n for n in resources if n not in self.stack.services]
@@ -337,7 +291,7 @@ class Workspace:
 
     def outputs(self, name: str) -> dict[str, str] | None:
         svc = self.stack.services[name]
-        if svc.kind != "postgres":
+        if svc.postgres is None:
             return None
         res = self.state.resource(name)
         return self.runtime.known_outputs(name, svc.postgres, res.outputs if res else None)
@@ -352,6 +306,10 @@ class Workspace:
         if name not in self.stack.services and name not in self.state.resources():
             raise UsageError(f"no service named {name!r}", fix=f"choose one of: {', '.join(self.stack.services)}")
         return self.runtime.logs(name, lines)
+
+    def follow(self, name: str) -> Any:
+        """New lines of a service's log as they come."""
+        return self.runtime.follow(name)
 
     def wait_healthy(self, timeout: float = 60.0) -> dict[str, str]:
         """Poll until every service is healthy and every job done, or the deadline; returns what is not."""

@@ -212,17 +212,13 @@ def rollback(args: tuple[str, ...], to: int | None) -> None:
 
     Exit 0 when the earlier release is live; 1 if it failed its health check (the current one serves).
     """
-    from symphony.errors import ApplyError, UsageError
-    from symphony.rollout import RolledBack
+    from symphony.errors import UsageError
 
     if len(args) > 2:
         raise UsageError("too many arguments", fix="symphony rollback [STACK] SERVICE [--to REVISION]")
     stack, service = (args[0], args[1]) if len(args) == 2 else (".", args[0])
     ws = _workspace(stack)
-    try:
-        revision, back_to = ws.rollback(service, to, _events())
-    except RolledBack as exc:
-        raise ApplyError(f"{service}: {exc}", {service: str(exc)}) from None
+    revision, back_to = ws.rollback(service, to, _events())
     _console().print(f"[green]Rolled back[/green] {service} to the release of revision {back_to} "
                      f"(new revision {revision}).")
 
@@ -249,31 +245,24 @@ def migrate(args: tuple[str, ...], service: str | None, as_json: bool) -> None:
     if len(rest) != 1 or rest[0] not in ("status", "start", "complete", "rollback"):
         raise UsageError("say what to do", fix="symphony migrate [STACK] status|start|complete|rollback")
     ws = _workspace(stack)
-    engine, migrations = ws.migration_engine(service, _events())
     action = rest[0]
     if action == "status":
-        status = engine.status(migrations)
+        rows = ws.migrate("status", service)
         if as_json:
-            click.echo(json.dumps({"migrations": status.migrations}, indent=2))
+            click.echo(json.dumps({"migrations": rows}, indent=2))
             return
-        for m in status.migrations:
+        for m in rows:
             color = {"complete": "green", "active": "yellow", "failed": "red", "rolled_back": "red"}.get(m["state"], "")
             state = f"[{color}]{m['state']}[/{color}]" if color else m["state"]
             _console().print(f"  {_escape(m['name'])}  {state}  [dim]{m['version_schema']}[/dim]")
         return
-    with ws.lock(f"migrate {action}"):
-        if action == "start":
-            from symphony.migrations.deploy import expand
-
-            db, spec, outputs = ws.database(service, need_migrations=True)
-            started = expand(db, spec, outputs["url"], lambda: ws.runtime.backup(db, spec, outputs), _events())
-            _console().print(f"Started: {', '.join(started) or 'nothing pending'}.")
-        elif action == "complete":
-            done = engine.complete()
-            _console().print(f"Completed: {done or 'no active migration'}.")
-        else:
-            undone = engine.rollback()
-            _console().print(f"Rolled back: {undone or 'no active migration'}.")
+    touched = ws.migrate(action, service, _events())
+    if action == "start":
+        _console().print(f"Started: {', '.join(touched) or 'nothing pending'}.")
+    elif action == "complete":
+        _console().print(f"Completed: {', '.join(touched) or 'no active migration'}.")
+    else:
+        _console().print(f"Rolled back: {', '.join(touched) or 'no active migration'}.")
 
 
 @cli.command("migrate-job", hidden=True)
@@ -303,7 +292,7 @@ def backup(args: tuple[str, ...]) -> None:
     files = ws.backup(rest[0] if rest else None)
     for path in files:
         _console().print(f"  {path}")
-    _console().print(f"Backup {files[0].name.split('-')[1] if files else ''} written.")
+    _console().print(f"Backup {files[0].rsplit('/', 1)[-1].split('-')[1] if files else ''} written.")
 
 
 @cli.command()
@@ -333,10 +322,10 @@ def render(stack: str, runtime: str, output: str | None) -> None:
     """Render the stack as Kubernetes manifests (plain YAML; no cluster needed)."""
     import yaml
 
-    from symphony.runtimes.kubernetes.render import render as render_stack
+    from symphony.runtimes import manifests
     from symphony.spec import load_stack
 
-    objects = render_stack(load_stack(stack))
+    objects = manifests(load_stack(stack))
     if output is None:
         click.echo(yaml.safe_dump_all(objects, sort_keys=False), nl=False)
         return
@@ -362,10 +351,10 @@ def export() -> None:
 @handle_errors
 def export_terraform(stack: str, output: str | None) -> None:
     """Terraform JSON with kubernetes_manifest resources (hashicorp/kubernetes provider)."""
-    from symphony.runtimes.kubernetes.terraform import export as export_stack
+    from symphony.runtimes import terraform
     from symphony.spec import load_stack
 
-    text = json.dumps(export_stack(load_stack(stack)), indent=2) + "\n"
+    text = json.dumps(terraform(load_stack(stack)), indent=2) + "\n"
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -423,7 +412,7 @@ def status(stack: str, as_json: bool, show_secrets: bool) -> None:
     if as_json:
         data = {
             "stack": ws.stack.name,
-            **ws.runtime.status_extra(),
+            **ws.runtime.describe().fields,
             "services": {r.name: r.to_json() for r in rows},
         }
         click.echo(json.dumps(data, indent=2))
@@ -440,12 +429,7 @@ def status(stack: str, as_json: bool, show_secrets: bool) -> None:
         table.add_row(r.name, r.kind, state, r.release or "-", str(r.revision or "-"), r.url or "-",
                       ",".join(map(str, r.pids)) or "-", str(r.restarts))
     console = _console()
-    extra = ws.runtime.status_extra()
-    if "cluster" in extra:
-        where = f"cluster {extra['cluster']['server']}, namespace {extra['cluster']['namespace']}"
-    else:
-        agent = extra["agent"]["pid"]
-        where = f"agent: {f'pid {agent}' if agent else 'not running'}"
+    where = ws.runtime.describe().line
     console.print(f"Stack '{ws.stack.name}' ({ws.stack.root}); {where}")
     console.print(table)
     for r in rows:
@@ -478,18 +462,11 @@ def logs(args: tuple[str, ...], follow: bool, lines: int) -> None:
     for line in ws.logs(name, lines):
         click.echo(redact(line, secrets))
     if follow:
-        path = ws.runtime.log_path(name)
-        with path.open(errors="replace") as fh:
-            fh.seek(0, 2)
-            try:
-                while True:
-                    line = fh.readline()
-                    if line:
-                        click.echo(redact(line.rstrip("\n"), secrets))
-                    else:
-                        time.sleep(0.2)
-            except KeyboardInterrupt:
-                return
+        try:
+            for line in ws.follow(name):
+                click.echo(redact(line, secrets))
+        except KeyboardInterrupt:
+            return
 
 
 # ---------------------------------------------------------------------------------------- history / graph
@@ -559,7 +536,7 @@ def down(stack: str) -> None:
     """Stop everything. Volumes and state are kept: 'symphony up' brings it back with its data."""
     ws = _workspace(stack)
     ws.down(_events())
-    kept = ", ".join(ws.volumes()) or "none" if ws.kube else ws.layout.volumes
+    kept = ", ".join(ws.volumes()) or "none"
     _console().print(f"Stack '{ws.stack.name}' is down; volumes kept: {kept}.")
 
 
@@ -571,9 +548,9 @@ def destroy(stack: str, yes: bool) -> None:
     """Stop everything and DELETE the volumes (all database data), releases and logs."""
     ws = _workspace(stack)
     volumes = ws.volumes()
-    what = ", ".join(str(v) for v in volumes) or "no volumes"
-    extra = "every object of the stack on the cluster" if ws.kube else "its releases and logs"
-    _console().print(f"This stops every service of '{ws.stack.name}' and deletes: {what}, {extra}.")
+    what = ", ".join(volumes) or "no volumes"
+    _console().print(f"This stops every service of '{ws.stack.name}' and deletes: {what}, and everything else "
+                     "it runs (releases, logs, objects on a cluster).")
     _confirm("Delete them? This cannot be undone.", yes, "destroy")
     removed = ws.destroy(_events())
     _console().print(f"Destroyed stack '{ws.stack.name}' ({len(removed)} volume(s) deleted).")

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from symphony.errors import RuntimeError_
+from symphony.errors import RuntimeFailure
 from symphony.migrations.catalog import INTERNAL_PREFIX, Schema, Table
 
 STATE_SCHEMA = "symphony_migrate"
@@ -58,7 +58,7 @@ class Context:
                 return
             except psycopg.errors.LockNotAvailable:
                 if attempt == DDL_RETRIES:
-                    raise RuntimeError_(
+                    raise RuntimeFailure(
                         f"could not get a lock for: {statement[:120]} (tried {DDL_RETRIES + 1} times)",
                         fix="a long transaction holds the table; retry when it ends",
                     ) from None
@@ -204,7 +204,7 @@ $symphony$"""
         if not table.pk:
             if not self.exists(f"SELECT 1 FROM {self.q(table.physical)} LIMIT 1", ()):
                 return 0  # an empty table (often created by this same migration): nothing to fill
-            raise RuntimeError_(
+            raise RuntimeFailure(
                 f"table '{table.physical}' has no primary key: Symphony backfills by primary key",
                 fix="add a primary key first (a migration of its own)",
             )

@@ -1,13 +1,16 @@
-"""Migrations inside a deploy: expand before the services roll out, contract once they are live,
-roll back if they are not. Called by the executor (apply.py); the mechanics are in engine.py."""
+"""The expand of a database's pending migrations, as one step: repair a crashed start, back up, complete
+an open migration, then start what is pending (all but the last are completed too: no release needs
+those versions). Run in-process by the local runtime and by the Kubernetes migration Job (`symphony
+migrate-job start`); when it runs is the engine's business (symphony.coordination)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from symphony.migrations.engine import Engine, version_schema_name
+from symphony.migrations.engine import Engine
 from symphony.migrations.model import Migration, load_migrations
 
 
@@ -28,14 +31,10 @@ class Pending:
     def active(self) -> str | None:
         return next((n for n, s in self.states.items() if s in ("active", "starting", "failed")), None)
 
-    @property
-    def latest_version(self) -> str | None:
-        return version_schema_name(self.migrations[-1]) if self.migrations else None
 
-
-def pending(service: str, spec: Any, url: str | None) -> Pending:
-    """The migrations of `service` (a postgres spec with `migrations`) and their state in the database."""
-    migrations = load_migrations(spec.migrations)
+def pending(folder: Path, url: str | None, service: str = "db") -> Pending:
+    """The migrations of `folder` and their state in the database at `url` (unreachable: all pending)."""
+    migrations = load_migrations(folder)
     out = Pending(service, migrations)
     if url is None:
         out.reachable = False
@@ -49,18 +48,18 @@ def pending(service: str, spec: Any, url: str | None) -> Pending:
     return out
 
 
-def expand(service: str, spec: Any, url: str, backup: Callable[[], list[Any]], events: Callable[[str, str], None]
+def expand(service: str, folder: Path, url: str, backup: Callable[[], list[Any]], events: Callable[[str, str], None]
            ) -> list[str]:
     """Repair a crashed start, back up, then apply what is pending: all but the last through start and
-    complete (no release needs those versions), the last through start only. Returns the names started."""
+    complete, the last through start only. Returns the names started."""
     engine = Engine(url, events=lambda m: events(service, m))
     engine.repair()
-    state = pending(service, spec, url)
+    state = pending(folder, url, service)
     todo = state.todo
     if not todo:
         return []
     files = backup()
-    events(service, f"backup before migrating: {', '.join(p.name for p in files)}")
+    events(service, f"backup before migrating: {', '.join(getattr(p, 'name', str(p)) for p in files)}")
     if state.active:
         engine.complete()
     position = {m.name: i for i, m in enumerate(state.migrations)}
@@ -70,38 +69,3 @@ def expand(service: str, spec: Any, url: str, backup: Callable[[], list[Any]], e
     last = todo[-1]
     engine.start(last, position[last.name])
     return [m.name for m in todo]
-
-
-def finish(stack: Any, service: str, url: str, applied: dict[str, dict[str, str]], started: bool, ok: bool,
-           events: Callable[[str, str], None]) -> None:
-    """After the services of a deploy: contract the active migration once every release that uses this
-    database runs on the latest version; if the deploy failed, undo what it started, unless some
-    release already serves on the new version (undoing it would break them: it stays active).
-
-    `applied` maps each service to the schema versions its running releases use (from state).
-    """
-    from symphony.migrations.versions import service_schemas
-
-    if not ok and not started:
-        return
-    engine = Engine(url, events=lambda m: events(service, m))
-    status = pending(service, stack.services[service].postgres, url)
-    latest = status.latest_version
-    on_latest = sorted(user for user, schemas in applied.items() if schemas.get(service) == latest)
-    if not ok:
-        if on_latest:
-            events(service, f"migration stays active: {', '.join(on_latest)} already use(s) it; "
-                            "fix the failure and deploy again (or symphony migrate rollback after a rollback)")
-        else:
-            engine.rollback()
-        return
-    if status.active is None:
-        return
-    declared = {user: service_schemas(stack, svc).get(service) for user, svc in stack.services.items()}
-    behind = sorted(user for user, schema in declared.items()
-                    if schema is not None and (schema != latest or user not in on_latest))
-    if behind:
-        events(service, f"migration {status.active} stays active: {', '.join(behind)} "
-                        "still use(s) the previous schema version")
-        return
-    engine.complete()

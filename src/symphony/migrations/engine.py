@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from symphony.errors import RuntimeError_, SpecError
+from symphony.errors import RuntimeFailure, SpecError
 from symphony.migrations.catalog import Schema, read_schema
 from symphony.migrations.context import STATE_SCHEMA, Context, ident, schema_views
 from symphony.migrations.model import Migration, parse_migration
@@ -123,7 +123,7 @@ class Engine:
             ).fetchone()
             resume = active is not None and active[0] == migration.name and active[1] == "starting"
             if active and not resume:
-                raise RuntimeError_(f"migration {active[0]} is still active",
+                raise RuntimeFailure(f"migration {active[0]} is still active",
                                     fix="complete or roll it back first (symphony migrate complete|rollback)")
             version = version_schema_name(migration, self.schema)
             if resume:
@@ -168,7 +168,7 @@ class Engine:
             self.events(f"{migration.name}: start failed ({message}); rolling back")
             self._undo(conn, ctx, ops, version)
             self._set_state(conn, migration.name, "rolled_back", f"start failed: {message}")
-            raise RuntimeError_(f"migration {migration.name} failed to start: {message}",
+            raise RuntimeFailure(f"migration {migration.name} failed to start: {message}",
                                 fix="it was rolled back; fix the migration file and deploy again") from None
         self._set_state(conn, migration.name, "active")
         self.events(f"{migration.name}: active (version schema {version})")

@@ -11,7 +11,6 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.parse import unquote, urlsplit
 
 from symphony.errors import UsageError
@@ -32,17 +31,16 @@ def run(action: str, folder: str, url_env: str, backups: str | None, keep: int,
     if action == "rollback":
         undone = engine.rollback()
         return [undone] if undone else []
-    spec = SimpleNamespace(migrations=Path(folder))
-    return expand("db", spec, url, lambda: _backup(url, backups, keep), lambda _s, m: say(m))
+    return expand("db", Path(folder), url, lambda: _backup(url, backups, keep), lambda _s, m: say(m))
 
 
 def _backup(url: str, folder: str | None, keep: int) -> list[Path]:
     if folder is None:
         return []
-    from symphony.runtimes.local.backups import backup
+    from symphony.backups import backup
 
     pg_dump = shutil.which("pg_dump")
     if pg_dump is None:
         raise UsageError("pg_dump is not on PATH", fix="use the Symphony image (it carries postgresql-client)")
     database = unquote(urlsplit(url).path.lstrip("/")) or "postgres"
-    return backup(Path(folder), "db", 0, url, [database], keep, bindir=Path(pg_dump).parent)
+    return backup(Path(folder), "db", url, [database], keep, Path(pg_dump).parent)

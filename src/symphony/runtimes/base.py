@@ -1,27 +1,68 @@
-"""The Runtime protocol: what the planner and the executor need from a place that runs a stack.
+"""The Runtime protocol: what the engine (plan.py, apply.py) needs from a place that runs a stack,
+at the grain of one service.
 
-The local runtime (supervised processes, a real PostgreSQL) and the Kubernetes runtime implement it.
-Everything here is data: a `Deployment` is one service resolved for a runtime (references replaced,
-release chosen); an `Observed` is what the runtime sees running.
+Terraform's provider protocol is the model. The engine walks the graph; for each service it hands
+the runtime a `ServicePlan` (the spec resolved as far as it is known, what was recorded, what the
+runtime observed) and gets back a `Planned` change; at apply it hands back a `Step` and gets an
+`Applied` result. `Planned.private` is the runtime's own planned data (Kubernetes: the rendered
+objects and what to prune): the engine stores and relays it without reading it.
+
+Everything here is data or a protocol; nothing here touches the world. The local runtime (supervised
+processes, a real PostgreSQL, the traffic switch) and the Kubernetes runtime implement it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from symphony.spec import PostgresSpec, Service
 
 # Outputs whose values are secret: never printed, logged or stored in plain state.
 SECRET_OUTPUTS = frozenset({"password", "url"})
+# Keys of a database's recorded config that the engine owns (migration bookkeeping), not the spec.
+MIGRATION_KEYS = ("migrations", "migration_active")
 
 Events = Callable[[str, str], None]
 """An event sink: events(service, message). The CLI renders them as progress."""
 
 
 @dataclass
+class Resource:
+    """What the engine remembers of one service: the config it last applied (printable, no secrets),
+    its hash, the release, the runtime's private record of it, and its non-secret outputs."""
+
+    name: str
+    kind: str
+    config_hash: str | None
+    release: str | None
+    status: str  # applied | failed | succeeded | stopped
+    revision: int | None = None
+    config: dict[str, Any] = field(default_factory=dict)  # redacted: safe to print
+    outputs: dict[str, str] = field(default_factory=dict)  # non-secret outputs only
+    updated_at: float = 0.0
+    private: dict[str, Any] = field(default_factory=dict)  # the runtime's own record (never printed)
+
+
+@dataclass
+class Desired:
+    """One service as the spec wants it, resolved as far as outputs are known before apply."""
+
+    name: str
+    kind: str
+    config: dict[str, Any]  # printable (references unresolved, no secrets)
+    config_hash: str | None  # None: depends on outputs known only after apply
+    unknown: list[str]  # the references whose values are not known yet
+    sensitive_env: set[str]  # env keys whose values hold secrets
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # resolved (secrets too): the known keys
+
+
+@dataclass
 class Deployment:
-    """One service as it should run: the spec resolved against its dependencies' outputs."""
+    """One service as it should run now: the spec resolved against its dependencies' outputs."""
 
     name: str
     kind: str  # postgres | service | job
@@ -37,6 +78,7 @@ class Deployment:
     postgres: Any = None  # PostgresSpec for kind == "postgres"
     replicas: int = 1
     rollout: dict[str, Any] = field(default_factory=dict)  # symphony.rollout.Policy's fields
+    schema: dict[str, str] = field(default_factory=dict)  # database service -> version schema it reads
 
 
 @dataclass
@@ -63,58 +105,138 @@ class Observed:
         return self.state in ("starting", "running", "healthy", "unhealthy")
 
 
+@dataclass
+class ServicePlan:
+    """What the engine asks a runtime to plan: one service."""
+
+    service: Service
+    desired: Desired
+    prior: Resource | None
+    observed: Observed | None
+    release: str | None  # the content address of its source (None: no source)
+
+
+@dataclass
+class Planned:
+    """A runtime's plan of one service: the action with its reasons, and data only it reads."""
+
+    action: str  # create | replace | update | restart | start | run | schedule | noop
+    reasons: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+    config_hash: str | None = None  # what will be recorded as applied (None: the desired config's hash)
+    release: str | None = None  # what will run (None: the source's content address)
+    private: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Step:
+    """One change the engine asks a runtime to carry out."""
+
+    service: Service | None  # None: the service left the spec (a delete)
+    action: str
+    deployment: Deployment | None  # None for a delete
+    prior: Resource | None
+    private: dict[str, Any]  # as the runtime planned it
+    revision: int
+    force: bool = False  # take over fields another manager changed (where the runtime has managers)
+
+
+@dataclass
+class Applied:
+    """What a runtime reports of a finished step."""
+
+    config_hash: str | None = None  # None: the deployment's
+    release: str | None = None  # None: the deployment's
+    outputs: dict[str, str] | None = None  # a database's outputs (secrets included), else None
+    private: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Description:
+    """A runtime's own facts for `status`: JSON fields, and one line for people."""
+
+    fields: dict[str, Any]
+    line: str
+
+
+class Migrator(Protocol):
+    """How migration steps of one database run on a runtime (in-process locally, Jobs on Kubernetes).
+    When they run is the engine's business (symphony.coordination)."""
+
+    def status(self) -> list[dict[str, Any]] | None:
+        """Every migration with its `name`, `state` (pending, active, complete, rolled_back...) and
+        `version_schema`, as the database says; None when the database cannot be asked from here (the
+        engine then uses its records)."""
+
+    def start(self, names: list[str], events: Events) -> None:
+        """Back up, repair a crashed start, complete an open migration, then start `names` in order (all
+        but the last are completed too). Raises SymphonyError naming the migration that failed."""
+
+    def complete(self, name: str, events: Events) -> None:
+        """Contract the active migration `name`."""
+
+    def rollback(self, name: str, events: Events) -> None:
+        """Undo the active (or failed) migration `name`."""
+
+
 class Runtime(Protocol):
-    """The narrow interface every runtime implements."""
+    """The one interface between the engine and a place that runs a stack."""
 
     name: str
+    parallelism: int  # how many steps it takes at once
 
-    def observe(self, names: list[str] | None = None, volumes: Iterable[str] = ()) -> dict[str, Observed]:
-        """What runs now, by service name (services unknown to the runtime are absent)."""
+    def check(self) -> None:
+        """Raise a clear error now for what the runtime cannot run, before it is contacted."""
 
-    def release_id(self, source: Path | None, build: list[str] | None) -> str | None:
-        """The content address a release of `source` (built by `build`) would get. No side effects."""
+    def observe(self, recorded: dict[str, Resource] | None = None, names: set[str] | None = None
+                ) -> dict[str, Observed]:
+        """What runs now, by service name (services unknown to the runtime are absent). `names`: a plan's
+        scope (the runtime may read ahead what it needs to plan them); None: everything (status)."""
 
-    def prepare_release(self, name: str, source: Path | None, build: list[str] | None, events: Events) -> str | None:
-        """Snapshot `source` into an immutable release and build it; returns the release id."""
+    def known_outputs(self, name: str, spec: PostgresSpec, remembered: dict[str, str] | None) -> dict[str, str] | None:
+        """A database service's outputs (secrets included) if they are known without creating anything."""
 
-    def known_outputs(self, name: str, spec: Any, remembered: dict[str, str] | None) -> dict[str, str] | None:
-        """A postgres service's outputs (secrets included) if they are known without creating anything."""
+    def plan_service(self, request: ServicePlan) -> Planned:
+        """Plan one service against what was recorded and what runs. Makes no change. May raise PlanError
+        for what would fail half-way (a taken port, missing binaries, a field the runtime cannot change)."""
 
-    def preflight_postgres(self, spec: Any) -> None:
-        """Raise a clear error now if a database of this spec could not be run (missing binaries)."""
+    def plan_delete(self, name: str, prior: Resource | None) -> Planned | None:
+        """Plan the removal of a service that left the spec (None: nothing of it is left)."""
 
-    def preflight_switch(self) -> None:
-        """Raise a clear error now if services with a public port could not be served (no switch)."""
+    def leftovers(self, recorded: dict[str, Resource]) -> list[str]:
+        """Services the runtime runs for this stack that no record names (a crash before recording)."""
 
-    def ensure_postgres(self, deployment: Deployment, events: Events) -> dict[str, str]:
-        """Create or update a database service; returns its outputs (secrets included)."""
+    def apply_service(self, step: Step, events: Events) -> Applied:
+        """Carry out one planned change (a rollout, a job run, a database update, a delete, a rollback).
+        Raises SymphonyError (RolledBack for a rollout that was undone) when it fails."""
 
-    def fleet(self) -> Any:
-        """The mechanics of rollouts (a symphony.rollout.Fleet) for this runtime's run services."""
+    def migrator(self, name: str, spec: PostgresSpec, outputs: dict[str, str] | None) -> Migrator:
+        """The migration steps of database service `name`."""
 
-    def run_job(self, deployment: Deployment, events: Events) -> None:
-        """Run a job to completion (and keep its schedule); raises RuntimeError_ if it fails."""
+    def backup(self, name: str, spec: PostgresSpec, outputs: dict[str, str]) -> list[str]:
+        """Back up every database of a database service now; returns what was written."""
 
-    def schedule_job(self, deployment: Deployment, events: Events) -> None:
-        """Keep a job's schedule without running it now (after the platform was down)."""
+    def restore(self, name: str, spec: PostgresSpec, outputs: dict[str, str], backup_id: str) -> list[str]:
+        """Restore a backup into a running database service; returns the databases restored."""
 
-    def remove(self, name: str, kind: str, events: Events) -> None:
-        """Stop a service that left the spec. Volumes are kept."""
+    def stop_all(self, events: Events, recorded: dict[str, Resource] | None = None) -> list[str]:
+        """Stop everything (down), keeping volumes. Returns the services whose record must say 'stopped'
+        (a runtime that observes stopped services by itself returns none)."""
 
-    def port_conflict(self, port: int, bind: str, owner: str) -> str | None:
-        """Why `port` cannot be used by service `owner` (in use by another process), or None."""
+    def volumes(self, recorded: dict[str, Resource] | None = None) -> list[str]:
+        """What holds data: what `destroy` deletes."""
 
-    def stop_all(self, events: Events) -> None:
-        """Stop everything (down). Volumes and state are kept."""
-
-    def destroy_volumes(self, names: list[str], events: Events) -> list[Path]:
-        """Delete the volumes of these services. Only called after the user confirmed."""
+    def destroy(self, events: Events, recorded: dict[str, Resource] | None = None) -> list[str]:
+        """Stop and delete everything, volumes included (the user confirmed). Returns the volumes deleted."""
 
     def logs(self, name: str, lines: int) -> list[str]:
         """The last lines of a service's log."""
 
+    def follow(self, name: str) -> Iterator[str]:
+        """New lines of a service's log as they come (until interrupted)."""
+
     def secrets(self) -> list[str]:
         """Secret values this runtime handed out, for redaction."""
 
-    def status_extra(self) -> dict[str, Any]:
-        """Runtime-wide facts for `status` (for the local runtime: the agent's pid)."""
+    def describe(self) -> Description:
+        """Runtime-wide facts for `status`."""

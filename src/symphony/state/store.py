@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from symphony.errors import StateError
+from symphony.runtimes.base import Resource
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,7 +32,8 @@ CREATE TABLE IF NOT EXISTS resources (
     revision INTEGER,
     config TEXT NOT NULL DEFAULT '{}',
     outputs TEXT NOT NULL DEFAULT '{}',
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    private TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS revisions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -48,7 +50,8 @@ CREATE TABLE IF NOT EXISTS deployments (
     config_hash TEXT,
     release TEXT,
     config TEXT NOT NULL,
-    at REAL NOT NULL
+    at REAL NOT NULL,
+    private TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS journal (
     revision INTEGER NOT NULL,
@@ -62,21 +65,6 @@ CREATE TABLE IF NOT EXISTS journal (
 
 
 @dataclass
-class Resource:
-    """One thing Symphony created: a service, a job or a database, with the config it last applied."""
-
-    name: str
-    kind: str
-    config_hash: str | None
-    release: str | None
-    status: str  # applied | failed | succeeded | removed
-    revision: int | None = None
-    config: dict[str, Any] = field(default_factory=dict)  # redacted: safe to print
-    outputs: dict[str, str] = field(default_factory=dict)  # non-secret outputs only
-    updated_at: float = 0.0
-
-
-@dataclass
 class Revision:
     id: int
     command: str
@@ -85,6 +73,31 @@ class Revision:
     finished_at: float | None
     changes: list[dict[str, Any]]
     error: str | None
+
+
+@dataclass
+class Deployed:
+    """What one revision applied to a run service (for rollback)."""
+
+    revision: int
+    config_hash: str | None
+    release: str | None
+    config: dict[str, Any]
+    private: dict[str, Any] = field(default_factory=dict)
+
+
+def _schema_of(objects: list[dict[str, Any]]) -> dict[str, str]:
+    """The version schema a version-1 Kubernetes record selected (PGOPTIONS search_path), by database.
+    Version 1 did not record which database it was; the only database with migrations is 'db'-like:
+    the key is filled in by the engine's next apply of the service, so only the value matters here."""
+    for obj in objects:
+        spec = obj.get("spec") or {}
+        template = spec.get("template") or spec.get("jobTemplate", {}).get("spec", {}).get("template") or {}
+        for container in (template.get("spec") or {}).get("containers") or []:
+            for env in container.get("env") or []:
+                if env.get("name") == "PGOPTIONS" and "search_path=" in (env.get("value") or ""):
+                    return {"*": env["value"].split("search_path=", 1)[1]}
+    return {}
 
 
 class StateStore:
@@ -101,12 +114,39 @@ class StateStore:
             self._db.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
+            self._upgrade()
         except sqlite3.DatabaseError as exc:
             raise StateError(
                 f"cannot open the state store {path}: {exc}",
                 fix="restore it from a copy, or move it away to start from what is running",
             ) from exc
         path.chmod(0o600)
+
+    def _upgrade(self) -> None:
+        """Bring a state store written by an older Symphony to this schema, in one transaction."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else SCHEMA_VERSION
+        if version >= SCHEMA_VERSION:
+            return
+        with self.transaction():
+            for table in ("resources", "deployments"):
+                columns = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+                if "private" not in columns:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN private TEXT NOT NULL DEFAULT '{{}}'")
+            # Version 1 kept the Kubernetes runtime's objects in the printable config: move them to private.
+            for table, key in (("resources", "name"), ("deployments", "rowid")):
+                rows = self._db.execute(f"SELECT {key}, config FROM {table}").fetchall()
+                for ident, text in rows:
+                    config = json.loads(text)
+                    if "objects" not in config:
+                        continue
+                    private = {k: config.pop(k) for k in ("objects", "source", "prune", "build") if k in config}
+                    schema = _schema_of(private["objects"])
+                    if schema:
+                        config["schema"] = schema
+                    self._db.execute(f"UPDATE {table} SET config = ?, private = ? WHERE {key} = ?",
+                                     (json.dumps(config, sort_keys=True), json.dumps(private, sort_keys=True), ident))
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self._db.close()
@@ -124,11 +164,11 @@ class StateStore:
     # resources ---------------------------------------------------------------------------------
     def resources(self) -> dict[str, Resource]:
         rows = self._db.execute(
-            "SELECT name, kind, config_hash, release, status, revision, config, outputs, updated_at "
+            "SELECT name, kind, config_hash, release, status, revision, config, outputs, updated_at, private "
             "FROM resources WHERE status != 'removed' ORDER BY rowid"
         ).fetchall()
         return {
-            r[0]: Resource(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7]), r[8])
+            r[0]: Resource(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7]), r[8], json.loads(r[9]))
             for r in rows
         }
 
@@ -137,11 +177,11 @@ class StateStore:
 
     def put_resource(self, res: Resource) -> None:
         self._db.execute(
-            "INSERT INTO resources(name, kind, config_hash, release, status, revision, config, outputs, updated_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, "
+            "INSERT INTO resources(name, kind, config_hash, release, status, revision, config, outputs, updated_at, "
+            "private) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, "
             "config_hash=excluded.config_hash, release=excluded.release, status=excluded.status, "
             "revision=excluded.revision, config=excluded.config, outputs=excluded.outputs, "
-            "updated_at=excluded.updated_at",
+            "updated_at=excluded.updated_at, private=excluded.private",
             (
                 res.name,
                 res.kind,
@@ -152,6 +192,7 @@ class StateStore:
                 json.dumps(res.config, sort_keys=True),
                 json.dumps(res.outputs, sort_keys=True),
                 time.time(),
+                json.dumps(res.private, sort_keys=True),
             ),
         )
 
@@ -216,18 +257,21 @@ class StateStore:
 
     # deployments: what each revision applied to each service, for rollback ------------------------
     def record_deployment(self, revision: int, service: str, config_hash: str | None, release: str | None,
-                          config: dict[str, Any]) -> None:
+                          config: dict[str, Any], private: dict[str, Any] | None = None) -> None:
         self._db.execute(
-            "INSERT INTO deployments(revision, service, config_hash, release, config, at) VALUES (?,?,?,?,?,?)",
-            (revision, service, config_hash, release, json.dumps(config, sort_keys=True), time.time()),
+            "INSERT INTO deployments(revision, service, config_hash, release, config, at, private) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (revision, service, config_hash, release, json.dumps(config, sort_keys=True), time.time(),
+             json.dumps(private or {}, sort_keys=True)),
         )
 
-    def deployments(self, service: str) -> list[tuple[int, str | None, str | None, dict[str, Any]]]:
-        """Every deployment of `service`, newest first: (revision, config_hash, release, config)."""
+    def deployments(self, service: str) -> list[Deployed]:
+        """Every deployment of `service`, newest first."""
         return [
-            (r[0], r[1], r[2], json.loads(r[3]))
+            Deployed(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]))
             for r in self._db.execute(
-                "SELECT revision, config_hash, release, config FROM deployments WHERE service=? ORDER BY rowid DESC",
+                "SELECT revision, config_hash, release, config, private FROM deployments WHERE service=? "
+                "ORDER BY rowid DESC",
                 (service,),
             )
         ]

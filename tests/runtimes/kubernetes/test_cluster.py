@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from symphony.errors import RuntimeError_
+from symphony.errors import RuntimeFailure
 from symphony.runtimes.kubernetes.cluster import Cluster, connect
 from symphony.runtimes.kubernetes.render import namespace, render
 from symphony.spec import load_stack
@@ -91,7 +91,7 @@ def test_a_conflicting_change_by_another_field_manager_is_reported(cluster, camp
         "name": "campsite-api", "namespace": "campsite", "labels": {"app.kubernetes.io/part-of": "someone-else"}}}
     cluster.dynamic.server_side_apply(cluster._resource(other), body=other, name=other["metadata"]["name"],
                                       namespace="campsite", field_manager="kubectl", force_conflicts=True)
-    with pytest.raises(RuntimeError_, match="another field manager"):
+    with pytest.raises(RuntimeFailure, match="another field manager"):
         cluster.apply(service)
     assert cluster.get(service).to_dict()["metadata"]["labels"]["app.kubernetes.io/part-of"] == "someone-else"
     cluster.apply(service, force=True)

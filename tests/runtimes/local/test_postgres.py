@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import psycopg
 import pytest
 
-from symphony.errors import RuntimeError_
+from symphony.errors import RuntimeFailure
 from symphony.runtimes.base import Deployment
 from symphony.runtimes.local import postgres as pg
 from symphony.runtimes.local.runtime import LocalRuntime
@@ -85,7 +85,7 @@ def test_reload_only_setting_is_a_reload_and_restart_setting_restarts(runtime):
 
 
 def test_missing_version_names_the_fix():
-    with pytest.raises(RuntimeError_) as err:
+    with pytest.raises(RuntimeFailure) as err:
         pg.find_bindir(99)
     assert "PostgreSQL 99 server binaries not found" in str(err.value)
     assert "apt-get install" in str(err.value)
@@ -98,6 +98,6 @@ def test_unreachable_volume_folder_is_a_clear_error(tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o700)
     os.chmod(tmp_path, 0o700)
-    with pytest.raises(RuntimeError_) as err:
+    with pytest.raises(RuntimeFailure) as err:
         pg.check_reachable(locked / "volumes", user)
     assert "chmod o+x" in str(err.value)

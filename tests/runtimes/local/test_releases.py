@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from symphony.errors import RuntimeError_
+from symphony.errors import RuntimeFailure
 from symphony.runtimes.local import releases
 
 
@@ -50,7 +50,7 @@ def test_build_runs_once_inside_the_release(tmp_path):
 def test_failed_build_stops_with_its_output_and_leaves_no_release(tmp_path):
     src = _source(tmp_path)
     build = ["python", "-c", "print('compiler says no'); raise SystemExit(4)"]
-    with pytest.raises(RuntimeError_) as err:
+    with pytest.raises(RuntimeFailure) as err:
         releases.prepare(tmp_path / "releases", src, build, tmp_path / "build.log")
     assert "exit code 4" in str(err.value)
     assert "compiler says no" in str(err.value)

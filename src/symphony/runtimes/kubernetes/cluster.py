@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from symphony.errors import RuntimeError_
+from symphony.errors import RuntimeFailure
 from symphony.runtimes.kubernetes.render import labels, namespace, object_name, secret_name
 from symphony.spec import Stack
 
@@ -26,13 +26,13 @@ def connect(kubeconfig: str | None = None, context: str | None = None, check: bo
 
     kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
     if not any(os.path.exists(p) for p in kubeconfig.split(os.pathsep)):
-        raise RuntimeError_(f"no kubeconfig: {kubeconfig} does not exist",
+        raise RuntimeFailure(f"no kubeconfig: {kubeconfig} does not exist",
                             fix="set KUBECONFIG to your cluster's kubeconfig (kubectl config view --raw)")
     configuration = client.Configuration()
     try:
         config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
     except Exception as exc:  # the client raises several kinds for a missing or bad kubeconfig
-        raise RuntimeError_(f"cannot load the kubeconfig {kubeconfig}: {exc}",
+        raise RuntimeFailure(f"cannot load the kubeconfig {kubeconfig}: {exc}",
                             fix="set KUBECONFIG, or kubernetes.context in symphony.yaml") from None
     configuration.connection_pool_maxsize = 16  # the plan and the apply talk to the server in parallel
     if not configuration.verify_ssl:  # the kubeconfig asks for insecure-skip-tls-verify: once is enough
@@ -45,16 +45,16 @@ def connect(kubeconfig: str | None = None, context: str | None = None, check: bo
             client.VersionApi(api).get_code(_request_timeout=10)
         except Exception as exc:
             reason = getattr(exc, "reason", None) or exc
-            raise RuntimeError_(f"cannot reach the Kubernetes API at {configuration.host}: {reason}",
+            raise RuntimeFailure(f"cannot reach the Kubernetes API at {configuration.host}: {reason}",
                                 fix="check that the cluster runs, and KUBECONFIG / kubernetes.context") from None
     return api
 
 
-class Conflict(RuntimeError_):
+class Conflict(RuntimeFailure):
     """Another field manager owns a field Symphony would change."""
 
 
-class Rejected(RuntimeError_):
+class Rejected(RuntimeFailure):
     """The API server refused an object; `status` is the HTTP status (422: invalid or immutable)."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
@@ -124,7 +124,7 @@ class Cluster:
         deadline = time.time() + wait
         while wait and self.get(obj) is not None:
             if time.time() > deadline:
-                raise RuntimeError_(f"{obj['kind']} {meta['name']} was not deleted within {wait:.0f}s")
+                raise RuntimeFailure(f"{obj['kind']} {meta['name']} was not deleted within {wait:.0f}s")
             time.sleep(0.2)
 
     def pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
@@ -145,7 +145,7 @@ class Cluster:
         try:
             text = client.CoreV1Api(self.api).read_namespaced_pod_log(pod, namespace, tail_lines=lines)
         except ApiException as exc:
-            raise RuntimeError_(f"cannot read the log of pod {pod}: {_api_message(exc)}") from None
+            raise RuntimeFailure(f"cannot read the log of pod {pod}: {_api_message(exc)}") from None
         return text.splitlines()
 
     def stuck_reasons(self, obj: dict[str, Any]) -> list[str]:
@@ -202,7 +202,7 @@ class Cluster:
             if done:
                 return
             if time.time() > deadline:
-                raise RuntimeError_(f"{kind} {obj['metadata']['name']} did not finish its rollout in time: {state}")
+                raise RuntimeFailure(f"{kind} {obj['metadata']['name']} did not finish its rollout in time: {state}")
             time.sleep(0.5)
 
 
@@ -223,7 +223,7 @@ def _deployment_done(live: dict[str, Any]) -> tuple[bool, str]:
     total = status.get("replicas", 0)
     for cond in status.get("conditions") or [] if observed else []:  # a stale condition is not this rollout's
         if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
-            raise RuntimeError_(f"rollout failed: {cond.get('message')}")
+            raise RuntimeFailure(f"rollout failed: {cond.get('message')}")
     done = observed and updated == want and available == want and total == want
     return done, f"{updated}/{want} updated, {available} available"
 
@@ -240,5 +240,5 @@ def _statefulset_done(live: dict[str, Any]) -> tuple[bool, str]:
 def _job_done(live: dict[str, Any]) -> tuple[bool, str]:
     status = live.get("status") or {}
     if status.get("failed", 0) and any(c.get("type") == "Failed" for c in status.get("conditions") or []):
-        raise RuntimeError_("job failed: " + "; ".join(c.get("message", "") for c in status["conditions"]))
+        raise RuntimeFailure("job failed: " + "; ".join(c.get("message", "") for c in status["conditions"]))
     return bool(status.get("succeeded")), f"{status.get('succeeded', 0)} succeeded"

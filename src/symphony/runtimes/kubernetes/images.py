@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from symphony.errors import RuntimeError_
+from symphony.errors import RuntimeFailure
 from symphony.spec import Service
 
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -24,7 +24,7 @@ DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 def source_hash(svc: Service) -> str:
     """The content address of the service's source and build command (as the local runtime's releases)."""
-    from symphony.runtimes.local.releases import release_id
+    from symphony.sources import release_id
 
     assert svc.source is not None
     return release_id(svc.source, svc.build_command())
@@ -49,18 +49,18 @@ def build_image(svc: Service, progress: Callable[[str], None]) -> str:
         try:
             proc = subprocess.run(argv, cwd=svc.source, env=env, capture_output=True, text=True)
         except FileNotFoundError:
-            raise RuntimeError_(f"build of {svc.name}: {argv[0]} not found",
+            raise RuntimeFailure(f"build of {svc.name}: {argv[0]} not found",
                                 fix=f"install it, or change services.{svc.name}.build") from None
         output = proc.stdout + proc.stderr
         for line in output.splitlines()[-3:]:
             progress(line)
         if proc.returncode != 0:
             tail = "\n".join(output.splitlines()[-10:])
-            raise RuntimeError_(f"build of {svc.name} failed (exit {proc.returncode}):\n{tail}")
+            raise RuntimeFailure(f"build of {svc.name} failed (exit {proc.returncode}):\n{tail}")
         written = digest_file.read_text().strip() if digest_file.exists() else ""
     found = DIGEST.findall(written) or DIGEST.findall(output)
     if not found:
-        raise RuntimeError_(
+        raise RuntimeFailure(
             f"build of {svc.name} succeeded but gave no image digest",
             fix="write the pushed digest to $SYMPHONY_DIGEST_FILE (buildah push --digestfile, "
                 "docker buildx build --push --metadata-file) or print it",

@@ -3,8 +3,8 @@ compared with the live object, field by field. A difference the spec did not ask
 the plan names the field managers that made it. Objects Symphony made that left the spec are pruned,
 except volume claims (and database Secrets), which only `destroy` deletes.
 
-The plan is the same data as the local runtime's (symphony.plan.Plan), so it prints, saves and
-applies the same way.
+The engine walks the plan (symphony.plan); this module plans one service at a time for it. The
+objects, what to prune and whether to build go into the change's private data, relayed to the apply.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from symphony.errors import PlanError
-from symphony.graph import Graph
-from symphony.plan import Change, Plan
+from symphony.runtimes.base import Planned, Resource, ServicePlan
 from symphony.runtimes.kubernetes.cluster import FIELD_MANAGER, Cluster, Conflict, Rejected
 from symphony.runtimes.kubernetes.render import (
     MIGRATION_LABEL,
@@ -28,8 +27,8 @@ from symphony.runtimes.kubernetes.render import (
     render,
     selector,
 )
+from symphony.sources import release_id
 from symphony.spec import Stack
-from symphony.state import Resource
 
 # What Symphony prunes when a service leaves the spec (claims and database Secrets are kept).
 PRUNED_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("v1", "Service"), ("batch/v1", "Job"),
@@ -125,63 +124,78 @@ class Live:
                 and MIGRATION_LABEL not in o["metadata"]["labels"] and RUN_LABEL not in o["metadata"]["labels"]]
 
 
-def make_plan(stack: Stack, cluster: Cluster, resources: dict[str, Resource], targets: list[str] | None = None,
-              images: dict[str, str] | None = None, rebuild: dict[str, str] | None = None,
-              sources: dict[str, str] | None = None) -> Plan:
-    """`images`: the digests deployed by earlier applies; `rebuild`: services whose image will be built
-    anew (by `build`), with the reason; `sources`: the content hash of each built service's source.
+class Planner:
+    """One plan against the cluster: the live objects listed once per kind, every rendered object of
+    the plan's scope dry-run at once (in parallel), then each service planned from those results."""
 
-    Each change carries what the apply needs: the objects, what to prune, whether to build first."""
-    graph = Graph.from_stack(stack)
-    scope = graph.closure(targets) if targets else set(stack.services)
-    objects = by_service(render(stack, images))
-    live = Live(cluster, stack)
-    compared = _compare_all(cluster, live, [o for name in scope for o in objects.get(name, [])])
-    _refuse_immutable(stack, compared)
-    changes: dict[str, Change] = {}
-    migrations: list[dict[str, Any]] = []
-    for name in graph.order():
-        if name not in scope:
-            continue
-        svc = stack.services[name]
-        mine = objects.get(name, [])
-        change = _plan_service(name, svc.kind, mine, resources.get(name), live, compared)
-        if svc.kind == "job":
-            _plan_job(change, mine, live, resources.get(name), changes, graph)
-        if name in (rebuild or {}) and change.action in ("noop", "start"):
-            change.action = "update" if svc.kind == "service" else "run"
-        if name in (rebuild or {}):
-            change.reasons.append((rebuild or {})[name])
-        if svc.postgres is not None and svc.postgres.migrations is not None:
-            _plan_migrations(name, svc.postgres, resources.get(name), change, migrations)
-        stale = [o for o in live.of(name) if not any(_ref(o) == _ref(m) for m in mine)]
+    def __init__(self, stack: Stack, cluster: Cluster, recorded: dict[str, Resource], scope: set[str]) -> None:
+        self.stack, self.cluster = stack, cluster
+        self.images, self.rebuild, self.sources = images(stack, recorded)
+        self.objects = by_service(render(stack, self.images))
+        self.live = Live(cluster, stack)
+        self.compared = _compare_all(cluster, self.live, [o for n in scope for o in self.objects.get(n, [])])
+        _refuse_immutable(stack, self.compared)
+
+    def plan(self, request: ServicePlan) -> Planned:
+        name, kind, res = request.service.name, request.service.kind, request.prior
+        mine = self.objects.get(name, [])
+        change = _plan_service(name, kind, mine, res, self.live, self.compared)
+        if kind == "job":
+            _plan_job(change, mine, self.live)
+        if name in self.rebuild and change.action in ("noop", "start"):
+            change.action = "update" if kind == "service" else "run"
+        if name in self.rebuild:
+            change.reasons.append(self.rebuild[name])
+        stale = [o for o in self.live.of(name) if not any(_ref(o) == _ref(m) for m in mine)]
         if stale:
             change.details += [f"prune {_ref(o)} (no longer in the spec)" for o in stale]
             if change.action == "noop":
                 change.action, change.reasons = "update", ["objects left the spec"]
-        change.config = {"objects": mine, "prune": [_key(o) for o in stale], "build": name in (rebuild or {})}
-        if name in (sources or {}):
-            change.config["source"] = (sources or {})[name]
-        changes[name] = change
-    if not targets:
-        gone = sorted({o["metadata"]["labels"].get(SERVICE_LABEL) for o in live.objects.values()} - set(stack.services)
-                      | (set(resources) - set(stack.services)))
-        for name in gone:
-            if not name:
-                continue
-            prune = live.of(name)
-            kept = live.of(name, KEPT_KINDS)
-            res = resources.get(name)
-            if not prune and res is None:
-                continue
-            reasons = ["removed from the spec"]
-            if kept:
-                reasons.append("kept: " + ", ".join(_ref(o) for o in kept) + " (symphony destroy deletes them)")
-            change = Change(name, res.kind if res else "service", "delete", reasons,
-                            details=[f"prune {_ref(o)}" for o in prune])
-            change.config = {"objects": [], "prune": [_key(o) for o in prune]}
-            changes[name] = change
-    return Plan(stack.name, list(changes.values()), sorted(targets or []), migrations)
+        change.private = {"objects": mine, "prune": [_key(o) for o in stale], "build": name in self.rebuild}
+        if name in self.sources:
+            change.private["source"] = self.sources[name]
+        if kind != "postgres":
+            change.release = next((c["image"] for o in mine for c in containers(o)), None)
+        return change
+
+    def leftovers(self) -> list[str]:
+        """Services with objects on the cluster that left the spec."""
+        return sorted({o["metadata"]["labels"].get(SERVICE_LABEL) or "" for o in self.live.objects.values()}
+                      - set(self.stack.services) - {""})
+
+    def delete(self, name: str, res: Resource | None) -> Planned | None:
+        prune = self.live.of(name)
+        kept = self.live.of(name, KEPT_KINDS)
+        if not prune and res is None:
+            return None
+        reasons = ["removed from the spec"]
+        if kept:
+            reasons.append("kept: " + ", ".join(_ref(o) for o in kept) + " (symphony destroy deletes them)")
+        return Planned("delete", reasons, [f"prune {_ref(o)}" for o in prune],
+                       private={"objects": [], "prune": [_key(o) for o in prune]})
+
+
+def images(stack: Stack, resources: dict[str, Resource]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """For services with `build:`: (the image digest an earlier apply deployed, why the image is built
+    anew, the content hash of the source) by service."""
+    found, rebuild, sources = {}, {}, {}
+    for name, svc in stack.services.items():
+        if svc.build is None or svc.kind == "postgres" or svc.source is None:
+            continue
+        sources[name] = release_id(svc.source, svc.build_command())
+        res = resources.get(name)
+        if res is not None and res.release and "@sha256:" in res.release and res.private.get("source") == sources[name]:
+            found[name] = res.release
+        else:
+            rebuild[name] = "its image is built (build:) and deployed by digest" if res is None \
+                else "source changed: its image is built anew and deployed by digest"
+    return found, rebuild, sources
+
+
+def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = obj.get("spec") or {}
+    template = spec.get("template") or spec.get("jobTemplate", {}).get("spec", {}).get("template") or {}
+    return (template.get("spec") or {}).get("containers") or []
 
 
 def _key(obj: dict[str, Any]) -> dict[str, Any]:
@@ -248,8 +262,8 @@ def _refuse_immutable(stack: Stack, compared: dict[str, Compared]) -> None:
 
 
 def _plan_service(name: str, kind: str, mine: list[dict[str, Any]], res: Resource | None, live: Live,
-                  compared: dict[str, Compared]) -> Change:
-    change = Change(name, kind, "noop", config_hash=config_hash(mine))
+                  compared: dict[str, Compared]) -> Planned:
+    change = Planned("noop", config_hash=config_hash(mine))
     results = [compared[_ref(o)] for o in mine]
     missing = [c for c in results if c.live is None]
     if res is None and len(missing) == len(results):
@@ -308,43 +322,12 @@ def _noun(kind: str) -> str:
     return {"postgres": "database service", "service": "service", "job": "job: never ran"}[kind]
 
 
-def _plan_job(change: Change, mine: list[dict[str, Any]], live: Live, res: Resource | None,
-              changes: dict[str, Change], graph: Graph) -> None:
-    if change.action == "noop" and res is not None and res.status == "failed":
-        change.action, change.reasons = "run", ["its last run failed"]
+def _plan_job(change: Planned, mine: list[dict[str, Any]], live: Live) -> None:
+    """A job whose last run failed on the cluster runs again (the engine adds the rules of every runtime)."""
     job = next((live.get(o) for o in mine if o["kind"] == "Job"), None)
     if change.action == "noop" and job is not None and _job_failed(job):
         change.action, change.reasons = "run", ["its last run failed"]
-    upstream = [d for d in graph.dependencies(change.service) if d in changes and changes[d].action == "run"
-                and changes[d].kind == "job"]
-    if upstream:
-        change.action = "run"
-        change.reasons.append(f"upstream job {', '.join(sorted(upstream))} re-runs")
 
 
 def _job_failed(job: dict[str, Any]) -> bool:
     return any(c.get("type") == "Failed" and c.get("status") == "True" for c in (job.get("status") or {}).get("conditions") or [])
-
-
-def _plan_migrations(name: str, spec: Any, res: Resource | None, change: Change, out: list[dict[str, Any]]) -> None:
-    """Migrations not yet recorded as applied to this database (the cluster's database is not reachable
-    from here; Symphony's state remembers what the migration Jobs did)."""
-    from symphony.migrations.model import load_migrations
-    from symphony.migrations.ops import impacts
-
-    done = set((res.config if res else {}).get("migrations") or [])
-    todo = [m for m in load_migrations(spec.migrations) if m.name not in done]
-    for m in todo:
-        out.append({"service": name, "migration": m.name, "state": "pending", "operations": impacts(m)})
-    active = (res.config if res else {}).get("migration_active")
-    if active and not todo:
-        out.append({"service": name, "migration": active, "state": "active", "operations": [],
-                    "note": "started earlier; its contract Job runs once every release uses the new version"})
-        if change.action == "noop":
-            change.action = "migrate"
-        change.reasons.append(f"migration {active} is active: complete it")
-    if todo:
-        if change.action == "noop":
-            change.action = "migrate"
-        change.reasons.append(f"{len(todo)} pending migration(s): {', '.join(m.name for m in todo)} "
-                              "(expand Job before the rollout, contract Job after)")

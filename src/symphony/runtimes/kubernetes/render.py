@@ -72,11 +72,9 @@ def render(stack: Stack, images: dict[str, str] | None = None) -> list[dict[str,
     """Every object of the stack, dependencies first (the graph's order).
 
     `images` overrides a service's image (a built image deployed by digest)."""
-    from symphony.graph import Graph
-
     check(stack)
     out: list[dict[str, Any]] = []
-    for name in Graph.from_stack(stack).order():
+    for name in _order(stack):
         svc = stack.services[name]
         image = (images or {}).get(name) or svc.image
         if svc.kind == "postgres":
@@ -86,6 +84,13 @@ def render(stack: Stack, images: dict[str, str] | None = None) -> list[dict[str,
         else:
             out.append(_job(stack, name, svc, image))
     return out
+
+
+def _order(stack: Stack) -> list[str]:
+    """Services, each after what it depends on (the spec is checked acyclic when loaded)."""
+    from graphlib import TopologicalSorter
+
+    return list(TopologicalSorter({n: stack.dependencies(n) for n in stack.services}).static_order())
 
 
 def by_service(objects: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -117,6 +122,16 @@ def outputs(stack: Stack, service: str) -> dict[str, str]:
     if svc.kind == "service" and svc.port:
         return {"host": host, "port": str(svc.port), "url": f"http://{host}:{svc.port}"}
     return {"host": host}
+
+
+def database_outputs(stack: Stack, service: str) -> dict[str, str]:
+    """A database's outputs as the engine resolves references with them. The password is never read
+    from the cluster: `password` and `url` stand for the keys of its Secret (containers read them by
+    secretKeyRef), so a hash over them stays the same from plan to plan."""
+    outs = outputs(stack, service)
+    secret = f"<key password of Secret {secret_name(stack, service)}>"
+    return {**outs, "password": secret,
+            "url": f"postgresql://{outs['user']}:{secret}@{outs['host']}:{outs['port']}/{outs['database']}"}
 
 
 def _env(stack: Stack, svc: Service, port: int | None) -> list[dict[str, Any]]:

@@ -1,35 +1,57 @@
-"""The Kubernetes runtime: the same stack on a cluster, with the Workspace's commands.
+"""The Kubernetes runtime: the Runtime protocol on a cluster.
 
-plan (server-side dry-run against live objects), apply (executor.py), status (the real status fields
-of Deployments, StatefulSets, Jobs and their pods), logs (through the API), down (replicas 0 and
-CronJobs suspended, claims kept), destroy (everything, claims included) and rollback (the objects an
-earlier revision applied, waited for like a deploy).
+observe (the real status fields of Deployments, StatefulSets, Jobs and their pods), plan one service
+(server-side dry-run against live objects, planner.py), apply one change (executor.py), migration
+steps as Jobs, logs (through the API), down (replicas 0 and CronJobs suspended, claims kept) and
+destroy (everything, claims included).
 """
 
 from __future__ import annotations
 
 import copy
-import time
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
-from symphony.apply import ApplyResult
-from symphony.errors import RuntimeError_
-from symphony.plan import Plan
-from symphony.runtimes.base import Events, Observed
+from symphony.errors import RuntimeFailure
+from symphony.runtimes.base import (
+    Applied,
+    Description,
+    Events,
+    Observed,
+    Planned,
+    Resource,
+    ServicePlan,
+    Step,
+)
 from symphony.runtimes.kubernetes.cluster import Cluster, connect
-from symphony.runtimes.kubernetes.render import MIGRATION_LABEL, SERVICE_LABEL, namespace, outputs, selector
-from symphony.spec import Stack
-from symphony.state import Resource, StateStore
+from symphony.runtimes.kubernetes.executor import Executor, KubeMigrator
+from symphony.runtimes.kubernetes.planner import KEPT_KINDS, PRUNED_KINDS, Planner
+from symphony.runtimes.kubernetes.render import (
+    MIGRATION_LABEL,
+    SERVICE_LABEL,
+    check,
+    database_outputs,
+    namespace,
+    outputs,
+    selector,
+)
+from symphony.spec import PostgresSpec, Stack
 
 
 class KubernetesRuntime:
     name = "kubernetes"
+    parallelism = 16  # steps at once: each is API calls and waits on the cluster's controllers
 
     def __init__(self, stack: Stack, kubeconfig: str | None = None) -> None:
         self.stack = stack
         self.kubeconfig = kubeconfig
         self._cluster: Cluster | None = None
+        self._planner: Planner | None = None
+        self._executor: Executor | None = None
+
+    @classmethod
+    def for_stack(cls, stack: Stack) -> KubernetesRuntime:
+        return cls(stack)
 
     @property
     def cluster(self) -> Cluster:
@@ -37,65 +59,46 @@ class KubernetesRuntime:
             self._cluster = Cluster(connect(self.kubeconfig, self.stack.kubernetes.context, check=True))
         return self._cluster
 
-    # ------------------------------------------------------------------------------------------ plan / apply
-    def images(self, resources: dict[str, Resource]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-        """For services with `build:`: (the image digest an earlier apply deployed, why the image is built
-        anew, the content hash of the source) by service."""
-        from symphony.runtimes.kubernetes.images import source_hash
-
-        images, rebuild, sources = {}, {}, {}
-        for name, svc in self.stack.services.items():
-            if svc.build is None or svc.kind == "postgres":
-                continue
-            sources[name] = source_hash(svc)
-            res = resources.get(name)
-            if res is not None and res.release and "@sha256:" in res.release \
-                    and res.config.get("source") == sources[name]:
-                images[name] = res.release
-            else:
-                rebuild[name] = "its image is built (build:) and deployed by digest" if res is None \
-                    else "source changed: its image is built anew and deployed by digest"
-        return images, rebuild, sources
-
-    def plan(self, resources: dict[str, Resource], targets: list[str] | None = None) -> Plan:
-        from symphony.runtimes.kubernetes.planner import make_plan
-        from symphony.runtimes.kubernetes.render import check
-
+    def check(self) -> None:
         check(self.stack)  # a spec problem first, before the cluster is asked anything
-        return make_plan(self.stack, self.cluster, resources, targets, *self.images(resources))
 
-    def apply(self, plan: Plan, state: StateStore, events: Events, command: str = "apply",
-              force: bool = False) -> ApplyResult:
-        """Carry out `plan` as it was made: its objects, its prunes, the images it says to build."""
-        from symphony.runtimes.kubernetes.executor import Executor
+    # ------------------------------------------------------------------------------------------ plan / apply
+    def _planning(self, recorded: dict[str, Resource] | None = None, scope: set[str] | None = None) -> Planner:
+        if self._planner is None or recorded is not None:
+            self._planner = Planner(self.stack, self.cluster, recorded or {},
+                                    set(self.stack.services) if scope is None else scope)
+        return self._planner
 
-        return Executor(self.stack, self.cluster, state, events, force).apply(plan, command)
+    def plan_service(self, request: ServicePlan) -> Planned:
+        return self._planning().plan(request)
 
-    def roll_back(self, service: str, config: dict[str, Any], events: Events) -> None:
-        """Roll `service` out with the objects of an earlier revision; if they do not become ready, the
-        current ones are put back and RolledBack is raised."""
-        from symphony.rollout import RolledBack
-        from symphony.runtimes.kubernetes.executor import rollout_deadline
+    def plan_delete(self, name: str, prior: Resource | None) -> Planned | None:
+        return self._planning().delete(name, prior)
 
-        objects = config.get("objects") or []
-        deployment = next((o for o in objects if o["kind"] == "Deployment"), None)
-        if deployment is None:
-            raise RuntimeError_(f"revision has no Deployment of {service} to roll back to")
-        current = self.cluster.get(deployment)
-        for obj in objects:
-            self.cluster.apply(obj, force=True)
-        try:
-            self.cluster.wait(deployment, time.time() + rollout_deadline(deployment), lambda m: events(service, m))
-        except RuntimeError_ as exc:
-            reasons = [str(exc), *self.cluster.stuck_reasons(deployment)]
-            if current is not None:
-                back = _applied_config(current.to_dict())
-                if back is not None:
-                    self.cluster.apply(back, force=True)
-            raise RolledBack(service, "; ".join(reasons), []) from None
+    def leftovers(self, recorded: dict[str, Resource]) -> list[str]:
+        return self._planning().leftovers()
+
+    def apply_service(self, step: Step, events: Events) -> Applied:
+        if self._executor is None:
+            self._executor = Executor(self.stack, self.cluster)
+        return self._executor.apply(step, events)
+
+    def migrator(self, name: str, spec: PostgresSpec, outputs: dict[str, str] | None) -> KubeMigrator:
+        return KubeMigrator(self.stack, self.cluster, name)
+
+    def backup(self, name: str, spec: PostgresSpec, outputs: dict[str, str]) -> list[str]:
+        raise _in_cluster()
+
+    def restore(self, name: str, spec: PostgresSpec, outputs: dict[str, str], backup_id: str) -> list[str]:
+        raise _in_cluster()
 
     # ------------------------------------------------------------------------------------------ reading
-    def observe(self, names: list[str] | None = None, volumes: Any = ()) -> dict[str, Observed]:
+    def observe(self, recorded: dict[str, Resource] | None = None, names: set[str] | None = None
+                ) -> dict[str, Observed]:
+        """What runs; with `names` (a plan's scope), the rendered objects of those services are also
+        dry-run against the cluster at once, for plan_service to read."""
+        if names is not None:
+            self._planning(recorded or {}, names)
         ns, sel = namespace(self.stack), selector(self.stack)
         c = self.cluster
         pods: dict[str, list[dict[str, Any]]] = {}
@@ -132,7 +135,7 @@ class KubernetesRuntime:
         pods = self.cluster.pods(namespace(self.stack), f"{selector(self.stack)},{SERVICE_LABEL}={name}")
         pods = [p for p in pods if MIGRATION_LABEL not in p["metadata"]["labels"]]
         if not pods:
-            raise RuntimeError_(f"{name} has no pods on the cluster", fix="symphony status shows what runs")
+            raise RuntimeFailure(f"{name} has no pods on the cluster", fix="symphony status shows what runs")
         pods.sort(key=lambda p: p["metadata"].get("creationTimestamp") or "")
         out = []
         for pod in pods[-4:]:
@@ -141,24 +144,24 @@ class KubernetesRuntime:
         return out[-lines:]
 
     def known_outputs(self, name: str, spec: Any, remembered: dict[str, str] | None) -> dict[str, str] | None:
-        return outputs(self.stack, name)
+        """A database's outputs on the cluster. Its password is never read from the cluster: `password`
+        and `url` stand for the keys of its Secret, which containers read by secretKeyRef."""
+        return database_outputs(self.stack, name)
 
     def secrets(self) -> list[str]:
         return []  # passwords stay in the cluster's Secrets; Symphony never reads them
 
-    def status_extra(self) -> dict[str, Any]:
-        return {"cluster": {"server": self.cluster.api.configuration.host, "namespace": namespace(self.stack)}}
-
-    def has_release(self, release: str) -> bool:
-        return True  # images live in a registry
+    def describe(self) -> Description:
+        server, ns = self.cluster.api.configuration.host, namespace(self.stack)
+        return Description({"cluster": {"server": server, "namespace": ns}}, f"cluster {server}, namespace {ns}")
 
     # ------------------------------------------------------------------------------------------ lifecycle
-    def stop_all(self, events: Events, resources: dict[str, Resource]) -> list[str]:
+    def stop_all(self, events: Events, recorded: dict[str, Resource] | None = None) -> list[str]:
         """Scale every Deployment and StatefulSet to 0 and suspend CronJobs, by re-applying what was applied
         (so Symphony keeps owning every field). Claims, Secrets and Services stay."""
         stopped = []
-        for name, res in resources.items():
-            for obj in res.config.get("objects") or []:
+        for name, res in (recorded or {}).items():
+            for obj in res.private.get("objects") or []:
                 if obj["kind"] in ("Deployment", "StatefulSet"):
                     obj = copy.deepcopy(obj)
                     obj["spec"]["replicas"] = 0
@@ -172,12 +175,10 @@ class KubernetesRuntime:
                 stopped.append(name)
         return stopped
 
-    def destroy(self, events: Events, volumes: bool) -> list[str]:
-        """Delete every object of the stack; with `volumes`, its claims and database Secrets too."""
-        from symphony.runtimes.kubernetes.planner import KEPT_KINDS, PRUNED_KINDS
-
+    def destroy(self, events: Events, recorded: dict[str, Resource] | None = None) -> list[str]:
+        """Delete every object of the stack, its claims and database Secrets too."""
         ns, sel = namespace(self.stack), selector(self.stack)
-        kinds = PRUNED_KINDS + (KEPT_KINDS if volumes else ())
+        kinds = PRUNED_KINDS + KEPT_KINDS
         removed = []
         for api_version, kind in kinds:
             for obj in self.cluster.list(api_version, kind, ns, sel):
@@ -187,22 +188,18 @@ class KubernetesRuntime:
                     removed.append(obj["metadata"]["name"])
         return removed
 
-    def claims(self) -> list[str]:
+    def volumes(self, recorded: dict[str, Resource] | None = None) -> list[str]:
         found = self.cluster.list("v1", "PersistentVolumeClaim", namespace(self.stack), selector(self.stack))
         return [f"PersistentVolumeClaim {namespace(self.stack)}/{o['metadata']['name']}" for o in found]
 
-    def log_path(self, name: str) -> Path:
-        raise RuntimeError_("--follow is not supported on the kubernetes runtime yet",
-                            fix="kubectl logs -f -l app.kubernetes.io/name=" + name)
+    def follow(self, name: str) -> Iterator[str]:
+        raise RuntimeFailure("--follow is not supported on the kubernetes runtime yet",
+                             fix="kubectl logs -f -l app.kubernetes.io/name=" + name)
 
 
-def _applied_config(live: dict[str, Any]) -> dict[str, Any] | None:
-    """A live Deployment as an apply configuration (for putting it back)."""
-    from symphony.runtimes.kubernetes.planner import comparable
-
-    obj = comparable(live)
-    obj["metadata"] = {k: v for k, v in obj["metadata"].items() if k in ("name", "namespace", "labels")}
-    return obj
+def _in_cluster() -> RuntimeFailure:
+    return RuntimeFailure("on the kubernetes runtime, backups run inside the cluster (the migration Job "
+                          "backs up before every migration)", fix="kubectl for one-off database work")
 
 
 def _ready(pod: dict[str, Any]) -> bool:

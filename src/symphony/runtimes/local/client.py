@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from symphony.errors import RuntimeError_
+from symphony.errors import RuntimeFailure
 from symphony.runtimes.local.layout import Layout
 
 START_TIMEOUT = 15.0
@@ -64,7 +64,7 @@ class AgentClient:
             if self.running():
                 return
             time.sleep(0.05)
-        raise RuntimeError_(
+        raise RuntimeFailure(
             f"the local agent did not start within {START_TIMEOUT:.0f}s",
             fix=f"see {self.layout.agent_log}",
         )
@@ -73,7 +73,7 @@ class AgentClient:
         try:
             sock = self._connect(timeout)
         except OSError as exc:
-            raise RuntimeError_(
+            raise RuntimeFailure(
                 f"cannot reach the local agent at {self.layout.socket}: {exc.strerror or exc}",
                 fix="run 'symphony up' to start it",
             ) from exc
@@ -83,12 +83,12 @@ class AgentClient:
             try:
                 line = fh.readline()
             except TimeoutError as exc:
-                raise RuntimeError_(f"the local agent did not answer '{op}' within {timeout}s") from exc
+                raise RuntimeFailure(f"the local agent did not answer '{op}' within {timeout}s") from exc
         if not line:
-            raise RuntimeError_(f"the local agent closed the connection during '{op}'", fix=f"see {self.layout.agent_log}")
+            raise RuntimeFailure(f"the local agent closed the connection during '{op}'", fix=f"see {self.layout.agent_log}")
         resp = json.loads(line)
         if "error" in resp:
-            raise RuntimeError_(f"the local agent failed '{op}': {resp['error']}", fix=f"see {self.layout.agent_log}")
+            raise RuntimeFailure(f"the local agent failed '{op}': {resp['error']}", fix=f"see {self.layout.agent_log}")
         return resp
 
     def pid(self) -> int | None:

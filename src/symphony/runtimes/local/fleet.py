@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from symphony.rollout import Instance, Ready
 from symphony.runtimes.base import Deployment
+from symphony.runtimes.local.client import AgentClient
 from symphony.runtimes.local.procspec import ProcSpec
-
-if TYPE_CHECKING:
-    from symphony.runtimes.local.runtime import LocalRuntime
 
 
 class LocalFleet:
-    """Instances are agent units named SERVICE.N on private ports; HAProxy holds the public port."""
+    """Instances are agent units named SERVICE.N on private ports; HAProxy holds the public port.
+    `proc` turns a deployment into the process spec of one of its instances."""
 
-    def __init__(self, runtime: LocalRuntime) -> None:
-        self.runtime = runtime
-        self.agent = runtime.agent
+    def __init__(self, agent: AgentClient, proc: Callable[[Deployment], ProcSpec]) -> None:
+        self.agent = agent
+        self.proc = proc
 
     def _spec(self, dep: Deployment) -> ProcSpec:
-        spec = self.runtime._proc(dep)
+        spec = self.proc(dep)
         spec.service = dep.name
         return spec
 

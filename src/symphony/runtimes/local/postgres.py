@@ -17,7 +17,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from symphony.errors import RuntimeError_
+from symphony.errors import RuntimeFailure
 
 FALLBACK_USER = "symphony-pg"
 CONF_NAME = "symphony.conf"
@@ -35,7 +35,7 @@ def find_bindir(version: int) -> Path:
             return bindir
     others = sorted({_major(Path(p)) for p in glob.glob("/usr/lib/postgresql/*/bin")} - {None})
     hint = f" (found version {', '.join(map(str, others))}: set postgres.version to it)" if others else ""
-    raise RuntimeError_(
+    raise RuntimeFailure(
         f"PostgreSQL {version} server binaries not found{hint}",
         fix=f"run 'make postgres' or 'apt-get install -y postgresql-{version}'",
     )
@@ -86,7 +86,7 @@ def check_reachable(path: Path, user: str | None) -> None:
         else:
             ok = st.st_mode & stat.S_IXOTH
         if not ok:
-            raise RuntimeError_(
+            raise RuntimeFailure(
                 f"the database runs as user '{user}', who cannot reach {path}: {parent} is not searchable",
                 fix=f"run 'chmod o+x {parent}' or keep the stack in a folder such as /srv or /opt",
             )
@@ -148,7 +148,7 @@ def initdb(volume: Path, bindir: Path, user: str | None, superuser: str, passwor
     finally:
         pwfile.unlink(missing_ok=True)
     if proc.returncode != 0:
-        raise RuntimeError_(f"initdb failed in {volume}: {(proc.stderr or proc.stdout).strip()[-500:]}")
+        raise RuntimeFailure(f"initdb failed in {volume}: {(proc.stderr or proc.stdout).strip()[-500:]}")
     conf = data_dir(volume) / "postgresql.conf"
     with conf.open("a") as fh:
         fh.write(f"\n# Settings managed by Symphony\ninclude_if_exists = '{CONF_NAME}'\n")
@@ -167,7 +167,7 @@ def write_config(volume: Path, port: int, bind: str, settings: dict[str, str], u
     ]
     for key, value in sorted(settings.items()):
         if not re.fullmatch(r"[a-z_][a-z0-9_.]*", key):
-            raise RuntimeError_(f"invalid PostgreSQL setting name {key!r}")
+            raise RuntimeFailure(f"invalid PostgreSQL setting name {key!r}")
         lines.append(f"{key} = '{value.replace(chr(39), chr(39) * 2)}'")
     text = "\n".join(lines) + "\n"
     path = data_dir(volume) / CONF_NAME

@@ -7,7 +7,6 @@ never changes under a running process. An older release stays on disk and can ru
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import stat
@@ -16,36 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from symphony.errors import RuntimeError_
+from symphony.errors import RuntimeFailure
+from symphony.sources import files, release_id
 
-IGNORED = {".git", "__pycache__", ".venv", ".symphony", ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules"}
-ID_LENGTH = 12
+__all__ = ["interpreter", "prepare", "release_id", "release_path", "remove_tree"]
 
-
-def _files(source: Path) -> list[Path]:
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(source):
-        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED)
-        for name in sorted(filenames):
-            if not name.endswith((".pyc", ".pyo")):
-                found.append(Path(dirpath) / name)
-    return found
-
-
-def release_id(source: Path, build: list[str] | None) -> str:
-    digest = hashlib.sha256()
-    digest.update(repr(build).encode())
-    for path in _files(source):
-        rel = path.relative_to(source).as_posix()
-        st = path.lstat()
-        digest.update(f"\0{rel}\0{st.st_mode & 0o111:o}\0".encode())
-        if stat.S_ISLNK(st.st_mode):
-            digest.update(os.readlink(path).encode())
-        else:
-            with path.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-    return digest.hexdigest()[:ID_LENGTH]
 
 
 def release_path(releases: Path, rid: str) -> Path:
@@ -61,7 +35,7 @@ def prepare(releases: Path, source: Path, build: list[str] | None, log: Path) ->
     releases.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{rid}-", dir=releases))
     try:
-        for path in _files(source):
+        for path in files(source):
             target = staging / path.relative_to(source)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target, follow_symlinks=False)
@@ -96,10 +70,10 @@ def _build(folder: Path, build: list[str], log: Path, rid: str) -> None:
         try:
             proc = subprocess.run(argv, cwd=folder, stdout=fh, stderr=subprocess.STDOUT, timeout=1800)
         except OSError as exc:
-            raise RuntimeError_(f"build command {build[0]!r} cannot run: {exc.strerror or exc}") from exc
+            raise RuntimeFailure(f"build command {build[0]!r} cannot run: {exc.strerror or exc}") from exc
     if proc.returncode != 0:
         lines = log.read_text(errors="replace").splitlines()[-15:]
-        raise RuntimeError_(
+        raise RuntimeFailure(
             f"build of release {rid} failed with exit code {proc.returncode}:\n" + "\n".join(lines),
             fix=f"fix the build command; full output in {log}",
         )

@@ -1,4 +1,9 @@
-"""The local runtime: the Runtime protocol on this machine, through the background agent."""
+"""The local runtime: the Runtime protocol on this machine, through the background agent.
+
+Databases are PostgreSQL clusters in .symphony/volumes/ run by an unprivileged user; run services
+are instances on private ports behind the traffic switch (HAProxy), rolled out by symphony.rollout
+over the agent (fleet.py); jobs run and keep their schedule in the agent; releases are content-
+addressed snapshots of each service's source (releases.py)."""
 
 from __future__ import annotations
 
@@ -7,17 +12,32 @@ import json
 import os
 import shutil
 import socket
-from collections.abc import Iterable
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from symphony.errors import RuntimeError_
-from symphony.runtimes.base import Deployment, Events, Observed
+from symphony import backups
+from symphony.errors import RuntimeFailure, UsageError
+from symphony.runtimes.base import (
+    Applied,
+    Deployment,
+    Description,
+    Events,
+    Observed,
+    Planned,
+    Resource,
+    ServicePlan,
+    Step,
+)
+from symphony.runtimes.local import planner, releases
 from symphony.runtimes.local import postgres as pg
-from symphony.runtimes.local import releases
 from symphony.runtimes.local.client import AgentClient
+from symphony.runtimes.local.fleet import LocalFleet
 from symphony.runtimes.local.layout import Layout
+from symphony.runtimes.local.migrator import LocalMigrator
 from symphony.runtimes.local.procspec import ProcSpec, free_port, tail
+from symphony.spec import PostgresSpec, Stack
 
 HEALTHY_DEADLINE = 60.0
 BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
@@ -26,14 +46,26 @@ VOLUME_META = "symphony-volume.json"
 
 class LocalRuntime:
     name = "local"
+    parallelism = 4  # steps at once: each may start processes, initdb or build a release on this machine
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, stack: Stack | None = None) -> None:
         self.root = root
+        self.stack = stack
         self.layout = Layout.for_stack(root)
         self.agent = AgentClient(self.layout)
 
+    @classmethod
+    def for_stack(cls, stack: Stack) -> LocalRuntime:
+        return cls(stack.root, stack)
+
+    def check(self) -> None:
+        pass  # nothing to reach before planning: the agent is started when needed
+
     # ------------------------------------------------------------------ observe
-    def observe(self, names: list[str] | None = None, volumes: Iterable[str] = ()) -> dict[str, Observed]:
+    def observe(self, recorded: dict[str, Resource] | None = None, names: set[str] | None = None
+                ) -> dict[str, Observed]:
+        volumes = [n for n, s in (self.stack.services.items() if self.stack else []) if s.kind == "postgres"]
+        volumes += [n for n, r in (recorded or {}).items() if r.kind == "postgres" and n not in volumes]
         units: dict[str, Any] = {}
         frontends: dict[str, str] = {}
         if self.agent.running() or self.agent.has_work():
@@ -79,10 +111,59 @@ class LocalRuntime:
             seen = {n: o for n, o in seen.items() if n in names}
         return seen
 
-    # ------------------------------------------------------------------ releases
-    def release_id(self, source: Path | None, build: list[str] | None) -> str | None:
-        return releases.release_id(source, build) if source else None
+    def leftovers(self, recorded: dict[str, Resource]) -> list[str]:
+        return []  # the agent runs only what an apply recorded (a crashed apply's units carry no record)
 
+    # ------------------------------------------------------------------ plan
+    def plan_service(self, request: ServicePlan) -> Planned:
+        planned = planner.plan_service(request)
+        spec_file = self.stack.file if self.stack else self.root
+        planner.preflight(request, planned, spec_file, pg.find_bindir, _find_haproxy, self.port_conflict)
+        return planned
+
+    def plan_delete(self, name: str, prior: Resource | None) -> Planned | None:
+        reason = "removed from the spec"
+        if prior is not None and prior.kind == "postgres":
+            reason += "; its volume is kept (symphony destroy deletes it)"
+        return Planned("delete", [reason])
+
+    # ------------------------------------------------------------------ apply
+    def apply_service(self, step: Step, events: Events) -> Applied:
+        if step.action == "delete":
+            assert step.prior is not None
+            self.remove(step.prior.name, step.prior.kind, events)
+            return Applied()
+        dep, svc = step.deployment, step.service
+        assert dep is not None and svc is not None
+        if step.action == "rollback":
+            if dep.release and not self.has_release(dep.release):
+                raise UsageError(f"release {dep.release} of {dep.name} is no longer on this machine")
+        elif svc.source is not None:
+            rid = self.prepare_release(svc.name, svc.source, svc.build_command(), events)
+            if dep.release is not None and rid != dep.release:
+                raise RuntimeFailure(f"{svc.name}: its source changed after the plan was made "
+                                     f"(release {dep.release} planned, {rid} now)", fix="plan again")
+        if dep.kind == "postgres":
+            return Applied(outputs=self.ensure_postgres(dep, events))
+        if dep.kind == "service":
+            from symphony.rollout import Policy, roll_out
+
+            outcome = roll_out(self.fleet(), dep, dep.replicas, Policy.from_config(dep.rollout), events)
+            moved = f" ({outcome.started} started, {outcome.stopped} stopped)" if outcome.started or outcome.stopped else ""
+            events(dep.name, f"live: {dep.replicas} instance(s) healthy{moved}")
+        elif step.action == "schedule":
+            self.schedule_job(dep, events)
+        else:
+            self.run_job(dep, events)
+            events(dep.name, "succeeded")
+        return Applied()
+
+    def migrator(self, name: str, spec: PostgresSpec, outputs: dict[str, str] | None) -> LocalMigrator:
+        assert spec.migrations is not None
+        url = outputs.get("url") if outputs else None
+        return LocalMigrator(name, spec.migrations, url, lambda: self.backup(name, spec, outputs or {}))
+
+    # ------------------------------------------------------------------ releases
     def prepare_release(self, name: str, source: Path | None, build: list[str] | None, events: Events) -> str | None:
         if source is None:
             return None
@@ -119,30 +200,18 @@ class LocalRuntime:
             "url": pg.dsn("127.0.0.1", port, spec.user, password, database),
         }
 
-    def preflight_postgres(self, spec: Any) -> None:
-        pg.find_bindir(spec.version)
-
-    def backup(self, name: str, spec: Any, outputs: dict[str, str]) -> list[Path]:
+    def backup(self, name: str, spec: Any, outputs: dict[str, str]) -> list[str]:
         """pg_dump every database of a postgres service into .symphony/backups/ (kept: spec.backups)."""
-        from symphony.runtimes.local import backups
-
-        return backups.backup(self.layout.home / "backups", name, spec.version, outputs["url"],
-                              list(spec.databases), spec.backups)
+        written = backups.backup(self.layout.home / "backups", name, outputs["url"], list(spec.databases),
+                                 spec.backups, pg.find_bindir(spec.version))
+        return [str(p) for p in written]
 
     def backups(self, name: str) -> list[str]:
-        from symphony.runtimes.local import backups
-
         return backups.backups(self.layout.home / "backups", name)
 
     def restore(self, name: str, spec: Any, outputs: dict[str, str], backup_id: str) -> list[str]:
-        from symphony.runtimes.local import backups
-
-        return backups.restore(self.layout.home / "backups", name, spec.version, outputs["url"], backup_id)
-
-    def preflight_switch(self) -> None:
-        from symphony.runtimes.local.switch import find_haproxy
-
-        find_haproxy()
+        return backups.restore(self.layout.home / "backups", name, outputs["url"], backup_id,
+                               pg.find_bindir(spec.version))
 
     def ensure_postgres(self, deployment: Deployment, events: Events) -> dict[str, str]:
         spec = deployment.postgres
@@ -159,14 +228,14 @@ class LocalRuntime:
             pg.initdb(volume, bindir, user, spec.user, password)
             meta = {}
         elif pg.volume_version(volume) != spec.version:
-            raise RuntimeError_(
+            raise RuntimeFailure(
                 f"the volume {volume} holds PostgreSQL {pg.volume_version(volume)} data, the spec asks for {spec.version}",
                 fix="set postgres.version back; major upgrades need a backup and restore",
             )
         port = spec.port or meta.get("port") or free_port()
         conflict = self.port_conflict(int(port), spec.bind, name)
         if conflict:
-            raise RuntimeError_(f"{name}: {conflict}", fix="set services.{name}.postgres.port to a free port")
+            raise RuntimeFailure(f"{name}: {conflict}", fix="set services.{name}.postgres.port to a free port")
         old_settings = meta.get("settings", {})
         changed = pg.write_config(volume, int(port), spec.bind, spec.settings, user)
         meta = {"port": int(port), "version": spec.version, "settings": spec.settings}
@@ -243,10 +312,8 @@ class LocalRuntime:
     def has_release(self, release: str) -> bool:
         return releases.release_path(self.layout.releases, release).is_dir()
 
-    def fleet(self) -> Any:
-        from symphony.runtimes.local.fleet import LocalFleet
-
-        return LocalFleet(self)
+    def fleet(self) -> LocalFleet:
+        return LocalFleet(self.agent, self._proc)
 
     def run_job(self, deployment: Deployment, events: Events) -> None:
         proc = self._proc(deployment)
@@ -269,14 +336,29 @@ class LocalRuntime:
             self.agent.call("remove", name=name, timeout=120)
         events(name, "stopped and removed" + (f" (volume kept in {self.layout.volume(name)})" if kind == "postgres" else ""))
 
-    def stop_all(self, events: Events) -> None:
+    def stop_all(self, events: Events, recorded: dict[str, Resource] | None = None) -> list[str]:
+        """Stop every unit and the agent. Returns none: the agent's absence says they are stopped."""
         if not self.agent.running() and not self.agent.has_work():
-            return
+            return []
         self.agent.ensure_running()
         stopped = self.agent.call("stop_all", timeout=300)["stopped"]
         self.agent.wait_gone()
         for name in stopped:
             events(name, "stopped")
+        return []
+
+    def volumes(self, recorded: dict[str, Resource] | None = None) -> list[str]:
+        names = [n for n, s in (self.stack.services.items() if self.stack else []) if s.kind == "postgres"]
+        names += [n for n, r in (recorded or {}).items() if r.kind == "postgres" and n not in names]
+        return [str(self.layout.volume(n)) for n in names if self.layout.volume(n).exists()]
+
+    def destroy(self, events: Events, recorded: dict[str, Resource] | None = None) -> list[str]:
+        names = [n for n, s in (self.stack.services.items() if self.stack else []) if s.kind == "postgres"]
+        names += [n for n, r in (recorded or {}).items() if r.kind == "postgres" and n not in names]
+        self.stop_all(events)
+        removed = self.destroy_volumes(names, events)
+        self.destroy_all()
+        return [str(p) for p in removed]
 
     def destroy_volumes(self, names: list[str], events: Events) -> list[Path]:
         removed = []
@@ -318,16 +400,34 @@ class LocalRuntime:
     def logs(self, name: str, lines: int) -> list[str]:
         return tail(self.layout.log(name), lines)
 
-    def log_path(self, name: str) -> Path:
-        return self.layout.log(name)
+    def follow(self, name: str) -> Iterator[str]:
+        path = self.layout.log(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=True)
+        with path.open(errors="replace") as fh:
+            fh.seek(0, 2)
+            while True:
+                line = fh.readline()
+                if line:
+                    yield line.rstrip("\n")
+                else:
+                    time.sleep(0.2)  # a file has no change notification here: poll it
 
     def secrets(self) -> list[str]:
         if not self.layout.secrets.exists():
             return []
         return [p.read_text().strip() for p in self.layout.secrets.iterdir() if p.is_file()]
 
-    def status_extra(self) -> dict[str, Any]:
-        return {"agent": {"pid": self.agent.pid() if self.agent.running() else None, "socket": str(self.layout.socket)}}
+    def describe(self) -> Description:
+        pid = self.agent.pid() if self.agent.running() else None
+        return Description({"agent": {"pid": pid, "socket": str(self.layout.socket)}},
+                           f"agent: {f'pid {pid}' if pid else 'not running'}")
+
+
+def _find_haproxy() -> object:
+    from symphony.runtimes.local.switch import find_haproxy
+
+    return find_haproxy()
 
 
 def _service_observed(name: str, instances: list[dict[str, Any]], url: str | None) -> Observed:
@@ -373,7 +473,7 @@ def _raise_unless_ok(name: str, result: dict[str, Any]) -> None:
     text = f"{name} failed: {detail}"
     if lines:
         text += "\n  last log lines:\n" + "\n".join(f"    {line}" for line in lines)
-    raise RuntimeError_(text, fix=f"see 'symphony logs {name}'")
+    raise RuntimeFailure(text, fix=f"see 'symphony logs {name}'")
 
 
 def _listener(port: int) -> tuple[int | None, str | None]:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from symphony.errors import RuntimeError_
+from symphony.errors import RuntimeFailure
 from symphony.runtimes.local.procspec import ProcSpec
 
 SWITCH_UNIT = "_switch"
@@ -51,7 +51,7 @@ def find_haproxy() -> str:
         found = shutil.which(candidate)
         if found:
             return found
-    raise RuntimeError_(
+    raise RuntimeFailure(
         "haproxy not found: Symphony's traffic switch needs it for services with a port",
         fix="apt-get install -y haproxy (make up installs it)",
     )
@@ -86,7 +86,7 @@ class Frontend:
         for name, s in self.slots.items():
             if s.instance is None:
                 return name
-        raise RuntimeError_(f"{self.service}: all {SLOTS} traffic switch slots are in use", fix="lower replicas or max_surge")
+        raise RuntimeFailure(f"{self.service}: all {SLOTS} traffic switch slots are in use", fix="lower replicas or max_surge")
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -159,7 +159,7 @@ class AdminSocket:
         text = data.decode(errors="replace").strip()
         lowered = text.lower()
         if lowered.startswith(("unknown command", "no such", "require", "permission denied")) or "invalid" in lowered:
-            raise RuntimeError_(f"haproxy refused '{cmd}': {text.splitlines()[0]}")
+            raise RuntimeFailure(f"haproxy refused '{cmd}': {text.splitlines()[0]}")
         return text
 
     async def point(self, backend: str, slot: str, port: int) -> None:
@@ -284,7 +284,7 @@ class Switch:
         )
         check = subprocess.run([haproxy, "-c", "-q", "-f", str(self.config_file)], capture_output=True, text=True)
         if check.returncode != 0:
-            raise RuntimeError_(f"haproxy refused its config: {(check.stderr or check.stdout).strip()[:500]}")
+            raise RuntimeFailure(f"haproxy refused its config: {(check.stderr or check.stdout).strip()[:500]}")
         if old is not None:
             self._units.pop(SWITCH_UNIT, None)
             asyncio.create_task(old.stop())  # SIGUSR1: the old one finishes its connections, then exits
@@ -292,13 +292,13 @@ class Switch:
         deadline = time.time() + 10
         while not self.socket().exists():
             if time.time() > deadline or (self.unit is not None and self.unit.state == "failed"):
-                raise RuntimeError_("haproxy did not start", fix=f"see {self.layout.log('switch')}")
+                raise RuntimeFailure("haproxy did not start", fix=f"see {self.layout.log('switch')}")
             await asyncio.sleep(0.02)
         for _ in range(200):  # the socket file appears just before haproxy accepts on it
             try:
                 await self._admin().command("show info")
                 break
-            except (OSError, RuntimeError_):
+            except (OSError, RuntimeFailure):
                 await asyncio.sleep(0.02)
 
     async def restore(self) -> None:
@@ -331,7 +331,7 @@ class Switch:
                     await admin.set_state(service, name, "maint")
                     await admin.point(service, name, slot.port)
                 await admin.set_state(service, name, slot.state)
-        except (OSError, RuntimeError_) as exc:
+        except (OSError, RuntimeFailure) as exc:
             print(f"agent: switch sync of {service} failed: {exc}", flush=True)
         self.config_file.write_text(render(self._effective(), self.socket()))
 
@@ -384,7 +384,7 @@ class Switch:
         while names and time.time() < deadline:
             try:
                 sessions = await admin.sessions(service)
-            except (OSError, RuntimeError_):
+            except (OSError, RuntimeFailure):
                 break
             if all(sessions.get(n, 0) == 0 for n in names):
                 break

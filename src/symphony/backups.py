@@ -1,5 +1,7 @@
-"""Backups of a local PostgreSQL service: pg_dump -Fc per database into DIR/.symphony/backups/ (0600),
-a retention count per service, and pg_restore back into the running server."""
+"""Backups of a PostgreSQL service: pg_dump -Fc per database into a folder (files 0600), a retention
+count per service, and pg_restore back into the running server. Shared by every runtime (locally into
+.symphony/backups/, on Kubernetes inside the migration Job into its backups claim); the caller says
+where the PostgreSQL client binaries are."""
 
 from __future__ import annotations
 
@@ -9,8 +11,7 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from symphony.errors import RuntimeError_, UsageError
-from symphony.runtimes.local import postgres as pg
+from symphony.errors import RuntimeFailure, UsageError
 
 
 def _env(url: str) -> tuple[dict[str, str], list[str]]:
@@ -22,10 +23,8 @@ def _env(url: str) -> tuple[dict[str, str], list[str]]:
     return env, args
 
 
-def backup(folder: Path, service: str, version: int, url: str, databases: list[str], keep: int,
-           bindir: Path | None = None) -> list[Path]:
+def backup(folder: Path, service: str, url: str, databases: list[str], keep: int, bindir: Path) -> list[Path]:
     """Dump every database of the service; keep the newest `keep` backups. Returns the files written."""
-    bindir = bindir or pg.find_bindir(version)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{int(time.time() * 1000) % 1000:03d}"
     env, args = _env(url)
@@ -39,7 +38,7 @@ def backup(folder: Path, service: str, version: int, url: str, databases: list[s
                               env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             tmp.unlink(missing_ok=True)
-            raise RuntimeError_(f"{service}: pg_dump of {db} failed: {proc.stderr.strip()[:400]}")
+            raise RuntimeFailure(f"{service}: pg_dump of {db} failed: {proc.stderr.strip()[:400]}")
         os.replace(tmp, target)
         written.append(target)
     _prune(folder, service, keep)
@@ -60,13 +59,12 @@ def _prune(folder: Path, service: str, keep: int) -> None:
             path.unlink(missing_ok=True)
 
 
-def restore(folder: Path, service: str, version: int, url: str, backup_id: str) -> list[str]:
+def restore(folder: Path, service: str, url: str, backup_id: str, bindir: Path) -> list[str]:
     """Restore every database dumped in backup `backup_id` (clean: objects are dropped and recreated)."""
     files = sorted(folder.glob(f"{service}-{backup_id}-*.dump"))
     if not files:
         known = ", ".join(backups(folder, service)[:5]) or "none"
         raise UsageError(f"no backup {backup_id!r} of {service}", fix=f"backups: {known} (symphony backup lists them)")
-    bindir = pg.find_bindir(version)
     env, args = _env(url)
     done = []
     for path in files:
@@ -76,6 +74,6 @@ def restore(folder: Path, service: str, version: int, url: str, backup_id: str) 
             env=env, capture_output=True, text=True,
         )
         if proc.returncode != 0:
-            raise RuntimeError_(f"{service}: pg_restore of {db} failed: {proc.stderr.strip()[:400]}")
+            raise RuntimeFailure(f"{service}: pg_restore of {db} failed: {proc.stderr.strip()[:400]}")
         done.append(db)
     return done

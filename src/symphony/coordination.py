@@ -1,0 +1,178 @@
+"""Migration coordination, once for every runtime: when a database's schema changes run.
+
+- plan: each database's pending migrations (with the tables they touch and their risk) and the
+  active one, as the database says or, where it cannot be asked from here, as the engine recorded;
+- expand: right after the database's own step and before its dependents: back up, then start what
+  is pending (the runtime's `Migrator` says how a step runs: in-process locally, a Job on Kubernetes);
+- contract: after the walk, once every user of the database (services and jobs that read a version,
+  as recorded in state) runs on the latest version;
+- roll back after a failure: when a user or the expand failed, undo what this apply started, unless
+  some user already runs on the new version (undoing it would break them: it stays active).
+
+The engine records what it did on the database's resource (`migrations`: the ones applied,
+`migration_active`: the one both versions share), so every runtime plans from the same facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from symphony.errors import SymphonyError
+from symphony.migrations.model import Migration, load_migrations
+from symphony.migrations.versions import service_schemas, versions
+from symphony.runtimes.base import Events, Migrator, Resource
+from symphony.spec import Stack
+
+
+@dataclass
+class Migrations:
+    """A database's migration files against what the database has (or what was recorded)."""
+
+    service: str
+    files: list[Migration]
+    states: dict[str, str] = field(default_factory=dict)  # name -> pending, active, complete, rolled_back...
+    from_database: bool = True  # False: states from the engine's records
+
+    @property
+    def todo(self) -> list[Migration]:
+        return [m for m in self.files if self.states.get(m.name, "pending") in ("pending", "rolled_back")]
+
+    @property
+    def active(self) -> str | None:
+        return next((n for n, s in self.states.items() if s in ("active", "starting", "failed")), None)
+
+
+def status(stack: Stack, name: str, migrator: Migrator, prior: Resource | None) -> Migrations:
+    spec = stack.services[name].postgres
+    assert spec is not None and spec.migrations is not None
+    files = load_migrations(spec.migrations)
+    rows = migrator.status()
+    if rows is not None:
+        return Migrations(name, files, {r["name"]: r["state"] for r in rows})
+    recorded = prior.config if prior is not None else {}
+    states = {n: "complete" for n in recorded.get("migrations") or []}
+    if recorded.get("migration_active"):
+        states[recorded["migration_active"]] = "active"
+    return Migrations(name, files, states, from_database=False)
+
+
+def rows(stack: Stack, name: str, migrator: Migrator, prior: Resource | None) -> list[dict[str, Any]]:
+    """`symphony migrate status`: each migration with its state and version schema."""
+    found = migrator.status()
+    if found is not None:
+        return found
+    known = status(stack, name, migrator, prior)
+    spec = stack.services[name].postgres
+    assert spec is not None and spec.migrations is not None
+    return [{"name": n, "state": known.states.get(n, "pending"), "version_schema": v}
+            for n, v in versions(spec.migrations)]
+
+
+def plan_entries(found: Migrations, change: Any) -> list[dict[str, Any]]:
+    """The plan's schema changes of one database; the database's change says what it will do."""
+    from symphony.migrations.ops import impacts
+
+    out = [{"service": found.service, "migration": m.name, "state": found.states.get(m.name, "pending"),
+            "operations": impacts(m)} for m in found.todo]
+    if found.active and not found.todo:
+        out.append({"service": found.service, "migration": found.active, "state": "active", "operations": [],
+                    "note": "started earlier; completes once every release uses the new version"})
+    if found.todo:
+        if change.action == "noop":
+            change.action = "migrate"
+        names = ", ".join(m.name for m in found.todo)
+        change.reasons.append(f"{len(found.todo)} pending migration(s): {names} (backup first)")
+    elif found.active:
+        if change.action == "noop":
+            change.action = "migrate"
+        change.reasons.append(f"migration {found.active} is active: complete it")
+    return out
+
+
+def expand(stack: Stack, name: str, migrator: Migrator, prior: Resource | None, events: Events) -> list[str]:
+    """Start what is pending (the runtime backs up first). Returns the names started. On failure the
+    start is undone and SymphonyError raised naming the migration."""
+    found = status(stack, name, migrator, prior)
+    todo = [m.name for m in found.todo]
+    if not todo:
+        return []
+    events(name, f"expand: {', '.join(todo)} (backup first)")
+    try:
+        migrator.start(todo, events)
+    except Exception:
+        _quietly(migrator.rollback, name, todo[-1], events)
+        raise
+    return todo
+
+
+def record(res: Resource, started: list[str] | None = None, active: str | None = None,
+           forget: str | None = None) -> None:
+    """Write the engine's migration bookkeeping onto a database's resource."""
+    done = [n for n in res.config.get("migrations") or [] if n != forget]
+    done += [n for n in started or [] if n not in done]
+    res.config = {**res.config, "migrations": done, "migration_active": active}
+
+
+def users(stack: Stack, database: str) -> dict[str, str]:
+    """Every service and job that reads a version of `database`, with the version it should read."""
+    out = {}
+    for name, svc in stack.services.items():
+        schema = service_schemas(stack, svc).get(database)
+        if schema is not None:
+            out[name] = schema
+    return out
+
+
+def runs_on(res: Resource | None, database: str, schema: str) -> bool:
+    """Whether the release recorded for a user reads version `schema` of `database`."""
+    if res is None:
+        return False
+    recorded = res.config.get("schema") or {}
+    return recorded.get(database, recorded.get("*")) == schema  # '*': a record of an older Symphony
+
+
+def latest(stack: Stack, database: str) -> str | None:
+    spec = stack.services[database].postgres
+    found = versions(spec.migrations) if spec is not None and spec.migrations is not None else []
+    return found[-1][1] if found else None
+
+
+def finish(stack: Stack, name: str, migrator: Migrator, resources: dict[str, Resource], started: list[str],
+           failed: set[str], events: Events) -> tuple[str, str] | None:
+    """After the walk: contract, roll back or leave active the database's active migration. Returns
+    (complete | rolled_back | active, its name), or None when none is active. Raises what the
+    runtime raised."""
+    found = status(stack, name, migrator, resources.get(name))
+    active = found.active
+    if active is None:
+        return None
+    newest = latest(stack, name)
+    readers = users(stack, name)
+    broken = [u for u in readers if u in failed]
+    moved = [u for u in readers if newest is not None and runs_on(resources.get(u), name, newest)]
+    if broken:
+        if started and not moved:
+            events(name, f"rollback: {active} ({', '.join(broken)} failed)")
+            _quietly(migrator.rollback, name, active, events)
+            return "rolled_back", active
+        events(name, f"migration {active} stays active: {', '.join(moved)} already use(s) it; fix the failure "
+                     "and deploy again (or symphony migrate rollback after a rollback)")
+        return "active", active
+    behind = [u for u, schema in readers.items() if schema != newest or u not in moved]
+    if behind:
+        events(name, f"migration {active} stays active: {', '.join(behind)} still use(s) the previous "
+                     "schema version")
+        return "active", active
+    events(name, f"contract: {active}")
+    migrator.complete(active, events)
+    return "complete", active
+
+
+def _quietly(step: Any, name: str, migration: str, events: Events) -> None:
+    try:
+        step(migration, events)
+    except SymphonyError as exc:  # the runtime's own words ("rollback Job failed: ...")
+        events(name, str(exc))
+    except Exception as exc:  # a database error while undoing: said, the migration stays recorded
+        events(name, f"rollback of {migration} failed: {type(exc).__name__}: {exc}")

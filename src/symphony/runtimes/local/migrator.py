@@ -1,0 +1,44 @@
+"""Migration steps on the local runtime: in-process, through the migration engine, against the
+database's URL (backups into .symphony/backups/ first)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from symphony.errors import RuntimeFailure
+from symphony.migrations.deploy import expand
+from symphony.migrations.engine import Engine
+from symphony.migrations.model import load_migrations
+from symphony.runtimes.base import Events
+
+
+class LocalMigrator:
+    def __init__(self, name: str, folder: Path, url: str | None, backup: Callable[[], list[Any]]) -> None:
+        self.name, self.folder, self.url, self.backup = name, folder, url, backup
+
+    def _engine(self, events: Events) -> Engine:
+        if self.url is None:
+            raise RuntimeFailure(f"{self.name} is not running: its migrations cannot run",
+                                 fix="symphony up first")
+        return Engine(self.url, events=lambda m: events(self.name, m))
+
+    def status(self) -> list[dict[str, Any]] | None:
+        if self.url is None:
+            return None
+        try:
+            return Engine(self.url).status(load_migrations(self.folder)).migrations
+        except Exception:  # not running (yet): the engine's records say
+            return None
+
+    def start(self, names: list[str], events: Events) -> None:
+        self._engine(events)
+        assert self.url is not None
+        expand(self.name, self.folder, self.url, self.backup, events)
+
+    def complete(self, name: str, events: Events) -> None:
+        self._engine(events).complete()
+
+    def rollback(self, name: str, events: Events) -> None:
+        self._engine(events).rollback()
