@@ -3,6 +3,8 @@
 The public library API. The `symphony` command is a thin layer over it.
 """
 
+from typing import Any
+
 from symphony.errors import (
     ApplyError,
     PlanError,
@@ -28,7 +30,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # lazy: keep `import symphony` cheap for the CLI
+def __getattr__(name: str) -> Any:  # lazy: keep `import symphony` cheap for the CLI
     if name == "Workspace":
         from symphony.workspace import Workspace
 

@@ -191,8 +191,8 @@ def _roll_back(fleet: Fleet, dep: Deployment, policy: Policy, events: Events, re
         restored.append(fleet.start(None, spec=inst.spec))
         events(dep.name, f"{restored[-1]}: restarting the previous release in place of {inst.id}")
     deadline = time.time() + policy.healthy_deadline
-    for inst in restored:
-        fleet.wait_ready(inst, 0.0, deadline)
+    for instance_id in restored:
+        fleet.wait_ready(instance_id, 0.0, deadline)
     current_new = [i.id for i in fleet.instances(dep.name) if i.identity == fleet.identity(dep)]
     fleet.route(dep.name, None, add=restored, drain=current_new, drain_timeout=min(policy.drain, 5.0))
     fleet.stop(current_new)

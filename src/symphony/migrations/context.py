@@ -54,7 +54,7 @@ class Context:
             try:
                 with self.conn.transaction():
                     self.conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
-                    self.conn.execute(statement, params)  # type: ignore[arg-type]
+                    self.conn.execute(statement, params)
                 return
             except psycopg.errors.LockNotAvailable:
                 if attempt == DDL_RETRIES:

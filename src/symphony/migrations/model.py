@@ -155,7 +155,9 @@ class DropColumn(BaseModel):
 
 
 class RenameColumn(BaseModel):
-    model_config = _STRICT
+    # _STRICT spelled out: the pydantic mypy plugin reads only a literal ConfigDict, and needs populate_by_name
+    # to accept RenameColumn(from_=...)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     table: str
     from_: str = Field(alias="from")
     to: str

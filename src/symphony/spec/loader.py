@@ -111,7 +111,7 @@ def _check_sources(stack: Stack, lines: dict[Path_, int]) -> None:
     for name, svc in stack.services.items():
         folder = svc.postgres.migrations if svc.postgres is not None else None
         if folder is not None and not folder.is_dir():
-            path = ("services", name, "postgres", "migrations")
+            path: Path_ = ("services", name, "postgres", "migrations")
             raise SpecError(
                 f"migrations folder {folder} does not exist", file=stack.file, key=_dotted(path),
                 line=_line(lines, path), fix="give the folder of the migration files, relative to the spec's folder",

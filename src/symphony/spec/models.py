@@ -586,7 +586,7 @@ class Stack(BaseModel):
         deps: set[str] = set()
         services = self.services
         for i, dep in enumerate(svc.depends_on):
-            at = ("services", name, "depends_on", i)
+            at: tuple[str | int, ...] = ("services", name, "depends_on", i)
             if dep == name:
                 found.append((at, "a service cannot depend on itself", "remove it"))
             elif dep not in services:
@@ -624,6 +624,7 @@ class Stack(BaseModel):
         found: list[Problem] = []
         seen: dict[int, str] = {}
         for name, svc in self.services.items():
+            at: tuple[str | int, ...]
             if svc.postgres is not None:
                 port, at = svc.postgres.port, ("services", name, "postgres", "port")
             else:

@@ -53,8 +53,11 @@ def carry(ctx: Context, table: str, columns: dict[str, str], memo: dict[str, Any
         statement = definition
         for old, new in columns.items():
             statement = _swap(statement, old, new)
-        statement = re.sub(r"^CREATE (UNIQUE )?INDEX \S+ ON", lambda m, dup=dup: f"CREATE {m.group(1) or ''}INDEX "
-                           f"CONCURRENTLY IF NOT EXISTS {ident(dup)} ON", statement, count=1)
+
+        def concurrent(m: re.Match[str], dup: str = dup) -> str:
+            return f"CREATE {m.group(1) or ''}INDEX CONCURRENTLY IF NOT EXISTS {ident(dup)} ON"
+
+        statement = re.sub(r"^CREATE (UNIQUE )?INDEX \S+ ON", concurrent, statement, count=1)
         ctx.concurrently(statement)
         if [name, dup] not in carried["indexes"]:
             carried["indexes"].append([name, dup])

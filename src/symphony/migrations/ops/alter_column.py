@@ -84,9 +84,11 @@ class AlterColumnOp(Op):
         memo = self.memo(ctx)
         if not self.duplicates:
             if "comment" in s.changes and "comment_before" not in memo:  # rollback puts it back
-                memo["comment_before"] = ctx.conn.execute(
+                row = ctx.conn.execute(
                     "SELECT col_description(%s::regclass, attnum) FROM pg_attribute WHERE attrelid=%s::regclass "
-                    "AND attname=%s", (ctx.q(table.physical), ctx.q(table.physical), info.physical)).fetchone()[0]
+                    "AND attname=%s", (ctx.q(table.physical), ctx.q(table.physical), info.physical)).fetchone()
+                assert row is not None  # the column exists: apply() checked it against the schema
+                memo["comment_before"] = row[0]
             memo.update(table=table.physical, column=info.physical)
             ctx.save()
             if "comment" in s.changes:

@@ -26,8 +26,8 @@ class CreateTableOp(Op):
         for constraint in self.spec.constraints:
             if constraint.type == "primary_key":
                 table.pk = list(constraint.columns)
-            for col in constraint.columns:
-                table.column(col)
+            for column_name in constraint.columns:
+                table.column(column_name)
         schema.tables[self.spec.name] = table
 
     def start(self, ctx: Context, schema: Schema) -> None:

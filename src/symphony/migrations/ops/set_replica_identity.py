@@ -25,11 +25,13 @@ class SetReplicaIdentityOp(Op):
         memo = self.memo(ctx)
         if "before" not in memo:  # what rollback puts back (not overwritten by a resumed start)
             memo["table"] = table
-            memo["before"] = ctx.conn.execute(
+            row = ctx.conn.execute(
                 "SELECT CASE c.relreplident WHEN 'd' THEN 'DEFAULT' WHEN 'n' THEN 'NOTHING' WHEN 'f' THEN 'FULL' "
                 "ELSE 'USING INDEX ' || quote_ident(i.relname) END FROM pg_class c LEFT JOIN pg_index x "
                 "ON x.indrelid = c.oid AND x.indisreplident LEFT JOIN pg_class i ON i.oid = x.indexrelid "
-                "WHERE c.oid = %s::regclass", (ctx.q(table),)).fetchone()[0]
+                "WHERE c.oid = %s::regclass", (ctx.q(table),)).fetchone()
+            assert row is not None  # one row: the ::regclass cast fails for a missing table
+            memo["before"] = row[0]
             ctx.save()
         kind = self.spec.identity.type.upper()
         what = f"USING INDEX {ident(self.spec.identity.index)}" if kind == "INDEX" else kind

@@ -54,7 +54,7 @@ def _run(ctx: Context, statements: str, *, mark: dict[str, Any] | None = None) -
     it ran is saved in the same transaction."""
     with ctx.conn.transaction():
         ctx.conn.execute(f"SET LOCAL search_path = {ctx.schema}")
-        ctx.conn.execute(statements)  # type: ignore[arg-type]
+        ctx.conn.execute(statements)
         if mark is not None:
             mark["ran"] = True
             ctx.save()

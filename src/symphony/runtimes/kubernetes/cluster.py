@@ -4,6 +4,7 @@ reasons a rollout is stuck (conditions, events, pod states)."""
 
 from __future__ import annotations
 
+import builtins
 import secrets
 import time
 from collections.abc import Callable
@@ -127,10 +128,10 @@ class Cluster:
                 raise RuntimeFailure(f"{obj['kind']} {meta['name']} was not deleted within {wait:.0f}s")
             time.sleep(0.2)
 
-    def pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+    def pods(self, namespace: str, label_selector: str) -> builtins.list[dict[str, Any]]:
         return self.list("v1", "Pod", namespace, label_selector)
 
-    def events(self, namespace: str, names: set[str]) -> list[str]:
+    def events(self, namespace: str, names: set[str]) -> builtins.list[str]:
         """Recent warning events about the objects named `names`, oldest first."""
         items = self.list("v1", "Event", namespace, "")
         out = [(e.get("lastTimestamp") or e.get("eventTime") or "", f"{e['involvedObject']['kind']} "
@@ -138,7 +139,7 @@ class Cluster:
                for e in items if e["involvedObject"].get("name") in names and e.get("type") == "Warning"]
         return [text for _, text in sorted(out, key=lambda x: str(x[0]))]
 
-    def pod_log(self, namespace: str, pod: str, lines: int) -> list[str]:
+    def pod_log(self, namespace: str, pod: str, lines: int) -> builtins.list[str]:
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
 
@@ -148,7 +149,7 @@ class Cluster:
             raise RuntimeFailure(f"cannot read the log of pod {pod}: {_api_message(exc)}") from None
         return text.splitlines()
 
-    def stuck_reasons(self, obj: dict[str, Any]) -> list[str]:
+    def stuck_reasons(self, obj: dict[str, Any]) -> builtins.list[str]:
         """Why a Deployment's rollout is stuck: its failing conditions, its unready pods, warning events."""
         live = self.get(obj)
         if live is None:
@@ -175,8 +176,8 @@ class Cluster:
         """The password Secret of a postgres service: created once with a generated password, never changed."""
         svc = stack.services[service]
         assert svc.postgres is not None
-        probe = {"apiVersion": "v1", "kind": "Secret",
-                 "metadata": {"name": secret_name(stack, service), "namespace": namespace(stack)}}
+        probe: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret",
+                                 "metadata": {"name": secret_name(stack, service), "namespace": namespace(stack)}}
         if self.get(probe) is not None:
             return
         password = secrets.token_urlsafe(24)

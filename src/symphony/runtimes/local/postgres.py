@@ -16,6 +16,7 @@ import shutil
 import stat
 import subprocess
 from pathlib import Path
+from typing import TypedDict
 
 from symphony.errors import RuntimeFailure
 
@@ -33,7 +34,7 @@ def find_bindir(version: int) -> Path:
     for bindir in candidates:
         if (bindir / "postgres").exists() and (bindir / "initdb").exists() and _major(bindir) == version:
             return bindir
-    others = sorted({_major(Path(p)) for p in glob.glob("/usr/lib/postgresql/*/bin")} - {None})
+    others = sorted({major for p in glob.glob("/usr/lib/postgresql/*/bin") if (major := _major(Path(p))) is not None})
     hint = f" (found version {', '.join(map(str, others))}: set postgres.version to it)" if others else ""
     raise RuntimeFailure(
         f"PostgreSQL {version} server binaries not found{hint}",
@@ -214,7 +215,16 @@ def reload(admin_dsn: str, changed: list[str]) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _as_user(user: str | None) -> dict[str, object]:
+class _UserArgs(TypedDict, total=False):
+    """subprocess arguments that run a command as another user."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
+    cwd: str
+
+
+def _as_user(user: str | None) -> _UserArgs:
     if not user or os.geteuid() != 0:
         return {}
     pw = pwd.getpwnam(user)
