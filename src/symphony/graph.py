@@ -14,7 +14,8 @@ from typing import Any, Protocol
 class _Stack(Protocol):
     """What a graph needs of a stack (symphony.spec.Stack): the spec imports this module, not back."""
 
-    services: Mapping[str, Any]
+    @property
+    def services(self) -> Mapping[str, Any]: ...
 
     def dependencies(self, name: str) -> set[str]: ...
 

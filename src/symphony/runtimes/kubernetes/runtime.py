@@ -95,35 +95,44 @@ class KubernetesRuntime:
     # ------------------------------------------------------------------------------------------ reading
     def observe(self, recorded: dict[str, Resource] | None = None, names: set[str] | None = None
                 ) -> dict[str, Observed]:
-        """What runs; with `names` (a plan's scope), the rendered objects of those services are also
-        dry-run against the cluster at once, for plan_service to read."""
-        if names is not None:
-            self._planning(recorded or {}, names)
+        """What runs. With `names` (a plan's scope) the objects are listed once for the planner too, and
+        the rendered objects of those services dry-run against the cluster at once, for plan_service
+        to read; pods (instances, restarts) are listed only for status."""
         ns, sel = namespace(self.stack), selector(self.stack)
         c = self.cluster
         pods: dict[str, list[dict[str, Any]]] = {}
-        for pod in c.pods(ns, sel):
-            if MIGRATION_LABEL in pod["metadata"]["labels"] or pod["metadata"].get("ownerReferences", [{}])[0].get("kind") == "Job":
-                continue
-            pods.setdefault(pod["metadata"]["labels"].get(SERVICE_LABEL, ""), []).append(pod)
+        if names is not None:
+            live = self._planning(recorded or {}, names).live.objects
+
+            def listed(api_version: str, kind: str) -> list[dict[str, Any]]:
+                return [o for (k, _), o in live.items() if k == kind]
+        else:
+            def listed(api_version: str, kind: str) -> list[dict[str, Any]]:
+                return c.list(api_version, kind, ns, sel)
+
+            for pod in c.pods(ns, sel):
+                if MIGRATION_LABEL in pod["metadata"]["labels"] or \
+                        pod["metadata"].get("ownerReferences", [{}])[0].get("kind") == "Job":
+                    continue
+                pods.setdefault(pod["metadata"]["labels"].get(SERVICE_LABEL, ""), []).append(pod)
         out: dict[str, Observed] = {}
-        for dep in c.list("apps/v1", "Deployment", ns, sel):
+        for dep in listed("apps/v1", "Deployment"):
             name = dep["metadata"]["labels"][SERVICE_LABEL]
             out[name] = _deployment(name, dep, pods.get(name, []), outputs(self.stack, name)
                                     if name in self.stack.services else {})
-        for sts in c.list("apps/v1", "StatefulSet", ns, sel):
+        for sts in listed("apps/v1", "StatefulSet"):
             name = sts["metadata"]["labels"][SERVICE_LABEL]
             out[name] = _statefulset(name, sts, pods.get(name, []))
-        claims = {o["metadata"]["labels"].get(SERVICE_LABEL) for o in c.list("v1", "PersistentVolumeClaim", ns, sel)}
+        claims = {o["metadata"]["labels"].get(SERVICE_LABEL) for o in listed("v1", "PersistentVolumeClaim")}
         for name, obs in out.items():
             if obs.kind == "postgres":
                 obs.volume_exists = name in claims
-        jobs = [j for j in c.list("batch/v1", "Job", ns, sel) if MIGRATION_LABEL not in j["metadata"]["labels"]]
+        jobs = [j for j in listed("batch/v1", "Job") if MIGRATION_LABEL not in j["metadata"]["labels"]]
         jobs.sort(key=lambda j: j["metadata"].get("creationTimestamp") or "")
         for job in jobs:  # the newest run of each job wins
             name = job["metadata"]["labels"][SERVICE_LABEL]
             out[name] = _job(name, job)
-        for cron in c.list("batch/v1", "CronJob", ns, sel):
+        for cron in listed("batch/v1", "CronJob"):
             name = cron["metadata"]["labels"][SERVICE_LABEL]
             if cron["spec"].get("suspend"):
                 out[name] = Observed(name, "job", "stopped", detail="suspended (symphony down)")
