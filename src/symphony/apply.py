@@ -69,7 +69,7 @@ def apply_plan(
     result.seconds = time.time() - started
     state.finish_revision(revision, "applied" if result.ok else "failed", _error_line(result))
     if not result.ok:
-        raise ApplyError(_failure_message(result), {**result.failed, **result.skipped})
+        raise ApplyError(_failure_message(result, command), {**result.failed, **result.skipped})
     return result
 
 
@@ -275,8 +275,9 @@ def _error_line(result: ApplyResult) -> str | None:
     return "; ".join(f"{n}: {m.splitlines()[0]}" for n, m in {**result.failed, **result.skipped}.items()) or None
 
 
-def _failure_message(result: ApplyResult) -> str:
-    lines = [f"apply failed ({len(result.failed)} failed, {len(result.skipped)} skipped, {len(result.done)} done):"]
+def _failure_message(result: ApplyResult, command: str) -> str:
+    what = "rollback" if command == "rollback" else "apply"
+    lines = [f"{what} failed ({len(result.failed)} failed, {len(result.skipped)} skipped, {len(result.done)} done):"]
     for name, msg in result.failed.items():
         lines.append(f"  {name}: {msg}")
     for name, msg in result.skipped.items():
