@@ -1,0 +1,214 @@
+"""Migration coordination in the walk, with a fake runtime and a fake migrator: expand in the
+database's own step before its dependents, contract once every user runs the latest version,
+roll back after a failure unless some user already moved, and what the database's record says."""
+
+from __future__ import annotations
+
+import pytest
+from fake_runtime import FakeRuntime, apply, plan, write_stack
+
+from symphony import coordination
+from symphony.errors import ApplyError, RuntimeFailure
+from symphony.runtimes.base import Step
+from symphony.state import StateStore
+
+CAMP = """\
+    name: camp
+    services:
+      db:
+        postgres:
+          databases: [camp]
+          migrations: ./migrations
+      api:
+        run: python api.py
+        schema: latest
+        env: {DATABASE_URL: "${db.url}"}
+      ingest:
+        job: python ingest.py
+        schema: %s
+        env: {DATABASE_URL: "${db.url}"}
+      other:
+        run: python other.py
+    """
+
+BASE = """\
+    operations:
+      - create_table:
+          name: readings
+          columns:
+            - {name: station, type: text, pk: true}
+            - {name: temp, type: real, nullable: true}
+    """
+CELSIUS = """\
+    operations:
+      - rename_column: {table: readings, from: temp, to: temp_c}
+    """
+V1 = {"00_base": BASE}
+V2 = {"00_base": BASE, "01_celsius": CELSIUS}
+
+
+@pytest.fixture
+def state(tmp_path):
+    store = StateStore(tmp_path / "state" / "state.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def runtime():
+    return FakeRuntime()
+
+
+def stack(tmp_path, version: str, migrations: dict[str, str], ingest_schema: str = "latest"):
+    return write_stack(tmp_path / version, CAMP % ingest_schema, migrations)
+
+
+def fail(message: str):
+    def hook(step: Step) -> None:
+        raise RuntimeFailure(message)
+    return hook
+
+
+def migration_calls(runtime: FakeRuntime) -> list[tuple]:
+    return [e for e in runtime.log if e[0] in ("start", "complete", "rollback")]
+
+
+def test_expand_runs_after_the_database_and_before_its_dependents(tmp_path, state, runtime):
+    made, _ = apply(stack(tmp_path, "v1", V2), runtime, state)
+    assert [(m["migration"], m["state"]) for m in made.migrations] == [("00_base", "pending"),
+                                                                      ("01_celsius", "pending")]
+    assert "2 pending migration(s): 00_base, 01_celsius (backup first)" in made.change("db").reasons
+    expand = runtime.index("start", "db", ("00_base", "01_celsius"))
+    assert runtime.index("end", "db") < expand
+    assert expand < runtime.index("begin", "api") and expand < runtime.index("begin", "ingest")
+    # Every user was recorded on the latest version: contracted after the walk, after every step.
+    contract = runtime.index("complete", "db", "01_celsius")
+    assert contract > max(runtime.index("end", n) for n in ("api", "ingest", "other"))
+    assert state.resource("db").config["migrations"] == ["00_base", "01_celsius"]
+    assert state.resource("db").config["migration_active"] is None
+
+
+def test_contract_waits_until_every_user_runs_the_latest_version(tmp_path, state, runtime):
+    apply(stack(tmp_path, "v1", V1), runtime, state)
+    assert migration_calls(runtime) == [("start", "db", ("00_base",)), ("complete", "db", "00_base")]
+    runtime.log.clear()
+
+    # v2: api reads the new version, ingest stays pinned on the old one.
+    made, _ = apply(stack(tmp_path, "v2", V2, ingest_schema="00_base"), runtime, state)
+    assert [(m["migration"], m["state"]) for m in made.migrations] == [("01_celsius", "pending")]
+    assert made.migrations[0]["operations"][0]["kind"] == "rename_column"
+    assert made.change("ingest").action == "noop"
+    assert migration_calls(runtime) == [("start", "db", ("01_celsius",))]  # no complete: ingest is behind
+    db = state.resource("db")
+    assert (db.config["migrations"], db.config["migration_active"]) == (["00_base", "01_celsius"], "01_celsius")
+    runtime.log.clear()
+
+    # v3: ingest moves too; the active migration is completed once it is recorded on the latest version.
+    v3 = stack(tmp_path, "v3", V2)
+    made = plan(v3, runtime, state)
+    assert made.change("db").action == "migrate"
+    assert made.change("db").reasons == ["migration 01_celsius is active: complete it"]
+    apply(v3, runtime, state)
+    assert migration_calls(runtime) == [("complete", "db", "01_celsius")]
+    assert runtime.index("complete", "db", "01_celsius") > runtime.index("end", "ingest")
+    assert state.resource("db").config["migration_active"] is None
+
+
+def test_a_targeted_apply_of_the_database_leaves_the_migration_active(tmp_path, state, runtime):
+    apply(stack(tmp_path, "v1", V1), runtime, state)
+    runtime.log.clear()
+    v2 = stack(tmp_path, "v2", V2)
+    made, _ = apply(v2, runtime, state, targets=["db"])
+    assert [c.service for c in made.changes] == ["db"]
+    assert migration_calls(runtime) == [("start", "db", ("01_celsius",))]
+    assert state.resource("db").config["migration_active"] == "01_celsius"
+    assert not {"api", "ingest"} & {e[1] for e in runtime.log if e[0] == "begin"}
+    # The users follow in a full apply; then it completes.
+    apply(v2, runtime, state)
+    assert migration_calls(runtime)[-1] == ("complete", "db", "01_celsius")
+    assert state.resource("db").config["migration_active"] is None
+
+
+def test_a_users_failure_rolls_back_what_this_apply_started(tmp_path, state, runtime):
+    apply(stack(tmp_path, "v1", V1), runtime, state)
+    runtime.log.clear()
+    runtime.hooks["api"] = fail("api did not become healthy")
+    runtime.hooks["ingest"] = fail("ingest exited 1")
+    v2 = stack(tmp_path, "v2", V2)
+    with pytest.raises(ApplyError) as info:
+        apply(v2, runtime, state)
+    assert set(info.value.failures) == {"api", "ingest"}
+    assert migration_calls(runtime) == [("start", "db", ("01_celsius",)), ("rollback", "db", "01_celsius")]
+    db = state.resource("db")
+    assert (db.config["migrations"], db.config["migration_active"]) == (["00_base"], None)
+    # Undone: the next plan has it pending again.
+    runtime.hooks.clear()
+    assert [(m["migration"], m["state"]) for m in plan(v2, runtime, state).migrations] == [
+        ("01_celsius", "rolled_back")]
+
+
+def test_no_rollback_once_a_user_runs_the_new_version(tmp_path, state, runtime):
+    apply(stack(tmp_path, "v1", V1), runtime, state)
+    runtime.log.clear()
+    runtime.hooks["api"] = fail("api did not become healthy")
+    with pytest.raises(ApplyError) as info:
+        apply(stack(tmp_path, "v2", V2), runtime, state)
+    assert set(info.value.failures) == {"api"}  # ingest ran on the new version
+    assert migration_calls(runtime) == [("start", "db", ("01_celsius",))]
+    assert state.resource("db").config["migration_active"] == "01_celsius"
+
+
+def test_no_rollback_when_a_user_was_recorded_on_the_new_version_before(tmp_path, state, runtime):
+    apply(stack(tmp_path, "v1", V1), runtime, state)
+    v2 = stack(tmp_path, "v2", V2)
+    apply(v2, runtime, state, targets=["ingest"])  # ingest moves to 01_celsius; api stays behind
+    assert state.resource("ingest").config["schema"] == {"db": "public_01_celsius"}
+    # The migration is undone by hand (symphony migrate rollback), ingest's record still says it moved.
+    db = state.resource("db")
+    runtime.migrator("db", v2.services["db"].postgres, runtime.databases["db"]).rollback("01_celsius", lambda *_: None)
+    coordination.record(db, active=None, forget="01_celsius")
+    state.put_resource(db)
+    runtime.log.clear()
+
+    runtime.hooks["api"] = fail("api did not become healthy")
+    with pytest.raises(ApplyError) as info:
+        apply(v2, runtime, state)
+    assert set(info.value.failures) == {"api"}
+    assert migration_calls(runtime) == [("start", "db", ("01_celsius",))]  # started again, never undone
+    assert "ingest" not in {e[1] for e in runtime.log if e[0] == "begin"}  # it did not move in this apply
+    assert state.resource("db").config["migration_active"] == "01_celsius"
+
+
+def test_a_failed_expand_is_undone_and_stops_the_dependents(tmp_path, state, runtime):
+    apply(stack(tmp_path, "v1", V1), runtime, state)
+    runtime.log.clear()
+    runtime.failing_migrations.add("01_celsius")
+    with pytest.raises(ApplyError) as info:
+        apply(stack(tmp_path, "v2", V2), runtime, state)
+    assert info.value.failures == {"db": "migration 01_celsius failed", "api": "not applied: db failed",
+                                   "ingest": "not applied: db failed"}
+    assert migration_calls(runtime) == [("start", "db", ("01_celsius",)), ("rollback", "db", "01_celsius")]
+    assert state.resource("db").config["migration_active"] is None
+
+
+def test_a_database_whose_expand_failed_is_still_recorded(tmp_path, state, runtime):
+    runtime.failing_migrations.add("01_celsius")
+    v2 = stack(tmp_path, "v2", V2)
+    with pytest.raises(ApplyError):
+        apply(v2, runtime, state)
+    assert "db" in runtime.databases  # the runtime created it
+    db = state.resource("db")
+    assert db is not None
+    assert db.private == {"relayed": runtime.step("db").private, "applied_in": state.revisions()[0].id}
+    assert plan(v2, runtime, state).change("db").action in ("migrate", "noop")
+
+
+def test_the_database_record_keeps_its_migrations_across_config_changes(tmp_path, state, runtime):
+    apply(stack(tmp_path, "v1", V2), runtime, state)
+    changed = write_stack(tmp_path / "v1b", (CAMP % "latest").replace("databases: [camp]",
+                                                                       "databases: [camp, extra]"), V2)
+    made, _ = apply(changed, runtime, state)
+    assert made.change("db").action == "update"
+    db = state.resource("db")
+    assert db.config["databases"] == ["camp", "extra"]
+    assert (db.config["migrations"], db.config["migration_active"]) == (["00_base", "01_celsius"], None)
