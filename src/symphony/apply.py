@@ -122,6 +122,10 @@ class _Walk:
                     change = running.pop(fut)
                     try:
                         done = fut.result()
+                    except _StepFailed as exc:  # the database is up, its migration failed: record both
+                        self._record(change, exc.applied, exc.deployment, "applied")
+                        self._failed(change, str(exc))
+                        continue
                     except Exception as exc:  # one step's failure; the others go on
                         self._failed(change, _message(exc))
                         continue
@@ -146,7 +150,7 @@ class _Walk:
                 None, svc.postgres.version):
             raise PlanError(f"{svc.name}: changing postgres.version in place is not supported",
                             fix="set it back; upgrade with a backup and restore into a new service")
-        step = Step(svc, change.action, dep, prior, change.private, self.result.revision, self.force)
+        step = Step(svc.name, svc, change.action, dep, prior, change.private, self.result.revision, self.force)
         applied = self.runtime.apply_service(step, self.events)
         started: list[str] = []
         if svc.postgres is not None and svc.postgres.migrations is not None:
@@ -213,7 +217,8 @@ class _Walk:
         self.state.journal(self.result.revision, name, "delete", "started")
         try:
             self.runtime.apply_service(
-                Step(None, "delete", None, self.resources.get(name), change.private, self.result.revision),
+                Step(name, None, "delete", None, self.resources.get(name), change.private, self.result.revision,
+                     self.force),
                 self.events)
         except Exception as exc:
             self._failed(change, _message(exc))

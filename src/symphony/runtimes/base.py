@@ -132,6 +132,7 @@ class Planned:
 class Step:
     """One change the engine asks a runtime to carry out."""
 
+    name: str  # the service's name
     service: Service | None  # None: the service left the spec (a delete)
     action: str
     deployment: Deployment | None  # None for a delete

@@ -56,7 +56,7 @@ class Executor:
         self._ensure_namespace()
         private = step.private
         if step.action == "delete":
-            self._prune(private, events, step.prior.name if step.prior else "?")
+            self._prune(private, events, step.name)
             return Applied()
         svc = step.service
         assert svc is not None

@@ -130,8 +130,7 @@ class LocalRuntime:
     # ------------------------------------------------------------------ apply
     def apply_service(self, step: Step, events: Events) -> Applied:
         if step.action == "delete":
-            assert step.prior is not None
-            self.remove(step.prior.name, step.prior.kind, events)
+            self.remove(step.name, step.prior.kind if step.prior else "service", events)
             return Applied()
         dep, svc = step.deployment, step.service
         assert dep is not None and svc is not None
