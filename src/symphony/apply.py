@@ -62,9 +62,12 @@ def apply_plan(
     revision = state.begin_revision(command, summary)
     result = ApplyResult(revision)
     try:
-        _Walk(stack, plan, runtime, state, events, result, force).run()
-    except BaseException as exc:  # a bug or an interrupt: the revision says so, never 'applying'
+        _Walk(stack, plan, runtime, state, events, result, force, command).run()
+    except Exception as exc:  # a bug: the revision says so, never 'applying'
         state.finish_revision(revision, "failed", f"{type(exc).__name__}: {exc}".splitlines()[0])
+        raise
+    except BaseException as exc:  # Ctrl-C, SystemExit: the next command repairs what is half done
+        state.finish_revision(revision, "interrupted", type(exc).__name__)
         raise
     result.seconds = time.time() - started
     state.finish_revision(revision, "applied" if result.ok else "failed", _error_line(result))
@@ -75,10 +78,11 @@ def apply_plan(
 
 class _Walk:
     def __init__(self, stack: Stack, plan: Plan, runtime: Runtime, state: StateStore, events: Events,
-                 result: ApplyResult, force: bool = False) -> None:
+                 result: ApplyResult, force: bool = False, command: str = "apply") -> None:
         self.stack, self.plan, self.runtime, self.state, self.events, self.result = (
             stack, plan, runtime, state, events, result)
         self.force = force
+        self.command = command
         self.graph = Graph.from_stack(stack)
         self.resources = state.resources()
         self.outputs = known_outputs(stack, runtime, {n: r.outputs for n, r in self.resources.items()})
@@ -123,6 +127,8 @@ class _Walk:
                     try:
                         done = fut.result()
                     except _StepFailed as exc:  # the database is up, its migration failed: record both
+                        if exc.applied.outputs is not None:
+                            self.outputs[change.service] = exc.applied.outputs
                         self._record(change, exc.applied, exc.deployment, "applied")
                         self._failed(change, str(exc))
                         continue
@@ -133,7 +139,8 @@ class _Walk:
         for change in self.plan.changes:
             if change.action == "delete":
                 self._delete(change)
-        self._finish_migrations()
+        if self.command != "rollback":  # a rollback of a release leaves the schema's migrations as they are
+            self._finish_migrations()
 
     # ------------------------------------------------------------------------------------ one step
     def _execute(self, change: Change) -> _Done:
@@ -146,8 +153,8 @@ class _Walk:
             dep = deployment(svc, change.config.get("release"), self.outputs, service_schemas(self.stack, svc))
         dep.release = change.release
         self.hashes[svc.name] = dep.config_hash
-        if svc.postgres is not None and prior is not None and prior.config.get("version") not in (
-                None, svc.postgres.version):
+        if svc.postgres is not None and prior is not None and change.action != "replace" and \
+                prior.config.get("version") not in (None, svc.postgres.version):
             raise PlanError(f"{svc.name}: changing postgres.version in place is not supported",
                             fix="set it back; upgrade with a backup and restore into a new service")
         step = Step(svc.name, svc, change.action, dep, prior, change.private, self.result.revision, self.force)
@@ -158,8 +165,6 @@ class _Walk:
             try:
                 started = coordination.expand(self.stack, svc.name, migrator, prior, self.events)
             except Exception as exc:
-                if applied.outputs is not None:
-                    self.outputs[svc.name] = applied.outputs  # the database itself is up
                 raise _StepFailed(exc, applied, dep) from exc
         return _Done(applied, dep, started)
 
@@ -255,6 +260,9 @@ class _Walk:
                 coordination.record(res, active=None, forget=migration)
             else:
                 coordination.record(res, active=migration)
+                if what == "rollback_failed":
+                    self.result.failed[name] = f"migration: the rollback of {migration} failed; it stays active " \
+                                               "(symphony migrate rollback retries it)"
             self.state.put_resource(res)
 
 

@@ -32,7 +32,7 @@ class Migrations:
     service: str
     files: list[Migration]
     states: dict[str, str] = field(default_factory=dict)  # name -> pending, active, complete, rolled_back...
-    from_database: bool = True  # False: states from the engine's records
+    known: bool = True  # False: the database is not running and has the facts (asked once it runs)
 
     @property
     def todo(self) -> list[Migration]:
@@ -40,7 +40,13 @@ class Migrations:
 
     @property
     def active(self) -> str | None:
+        """The migration both versions share (or one a crash left half-started, or whose undo failed)."""
         return next((n for n, s in self.states.items() if s in ("active", "starting", "failed")), None)
+
+    @property
+    def interrupted(self) -> str | None:
+        """A start a crash interrupted: the next expand resumes it."""
+        return next((n for n, s in self.states.items() if s == "starting"), None)
 
 
 def status(stack: Stack, name: str, migrator: Migrator, prior: Resource | None) -> Migrations:
@@ -50,11 +56,13 @@ def status(stack: Stack, name: str, migrator: Migrator, prior: Resource | None) 
     rows = migrator.status()
     if rows is not None:
         return Migrations(name, files, {r["name"]: r["state"] for r in rows})
+    if not migrator.recorded:
+        return Migrations(name, files, known=False)
     recorded = prior.config if prior is not None else {}
     states = {n: "complete" for n in recorded.get("migrations") or []}
     if recorded.get("migration_active"):
         states[recorded["migration_active"]] = "active"
-    return Migrations(name, files, states, from_database=False)
+    return Migrations(name, files, states)
 
 
 def rows(stack: Stack, name: str, migrator: Migrator, prior: Resource | None) -> list[dict[str, Any]]:
@@ -73,17 +81,24 @@ def plan_entries(found: Migrations, change: Any) -> list[dict[str, Any]]:
     """The plan's schema changes of one database; the database's change says what it will do."""
     from symphony.migrations.ops import impacts
 
+    if not found.known and change.action not in ("create", "replace"):
+        change.reasons.append("its migrations are checked once it runs")
+        return []
     out = [{"service": found.service, "migration": m.name, "state": found.states.get(m.name, "pending"),
             "operations": impacts(m)} for m in found.todo]
-    if found.active and not found.todo:
-        out.append({"service": found.service, "migration": found.active, "state": "active", "operations": [],
-                    "note": "started earlier; completes once every release uses the new version"})
+    if found.active:
+        out.append({"service": found.service, "migration": found.active, "state": found.states[found.active],
+                    "operations": [], "note": "started earlier; completes once every release uses the new version"})
+    if found.interrupted:
+        if change.action == "noop":
+            change.action = "migrate"
+        change.reasons.append(f"migration {found.interrupted} was interrupted while starting: resume it")
     if found.todo:
         if change.action == "noop":
             change.action = "migrate"
         names = ", ".join(m.name for m in found.todo)
         change.reasons.append(f"{len(found.todo)} pending migration(s): {names} (backup first)")
-    elif found.active:
+    elif found.active and not found.interrupted:
         if change.action == "noop":
             change.action = "migrate"
         change.reasons.append(f"migration {found.active} is active: complete it")
@@ -91,19 +106,22 @@ def plan_entries(found: Migrations, change: Any) -> list[dict[str, Any]]:
 
 
 def expand(stack: Stack, name: str, migrator: Migrator, prior: Resource | None, events: Events) -> list[str]:
-    """Start what is pending (the runtime backs up first). Returns the names started. On failure the
-    start is undone and SymphonyError raised naming the migration."""
+    """Resume a start a crash interrupted, then start what is pending (the runtime backs up first).
+    Returns the names started. If starting fails, what this expand started is undone (never a
+    migration that was active before it: releases may read it) and the error raised."""
     found = status(stack, name, migrator, prior)
     todo = [m.name for m in found.todo]
-    if not todo:
+    resume = found.interrupted
+    if not todo and not resume:
         return []
-    events(name, f"expand: {', '.join(todo)} (backup first)")
+    started = todo if todo else [resume] if resume else []
+    events(name, f"expand: {', '.join(started)} (backup first)")
     try:
-        migrator.start(todo, events)
+        migrator.start(started, events)
     except Exception:
-        _quietly(migrator.rollback, name, todo[-1], events)
+        _quietly(migrator.rollback, name, started[-1], events)  # undoes only started[-1] if it is the active one
         raise
-    return todo
+    return started
 
 
 def record(res: Resource, started: list[str] | None = None, active: str | None = None,
@@ -141,12 +159,16 @@ def latest(stack: Stack, database: str) -> str | None:
 def finish(stack: Stack, name: str, migrator: Migrator, resources: dict[str, Resource], started: list[str],
            failed: set[str], events: Events) -> tuple[str, str] | None:
     """After the walk: contract, roll back or leave active the database's active migration. Returns
-    (complete | rolled_back | active, its name), or None when none is active. Raises what the
-    runtime raised."""
+    (complete | rolled_back | rollback_failed | active, its name), or None when none is active (or
+    the database cannot say now). Raises what the runtime raised while contracting."""
     found = status(stack, name, migrator, resources.get(name))
     active = found.active
-    if active is None:
+    if active is None or not found.known:
         return None
+    if found.states.get(active) != "active":  # half-started, or its undo failed: never contract that
+        events(name, f"migration {active} is {found.states.get(active)}: the next deploy resumes it "
+                     "(or symphony migrate rollback undoes it)")
+        return "active", active
     newest = latest(stack, name)
     readers = users(stack, name)
     broken = [u for u in readers if u in failed]
@@ -154,10 +176,12 @@ def finish(stack: Stack, name: str, migrator: Migrator, resources: dict[str, Res
     if broken:
         if started and not moved:
             events(name, f"rollback: {active} ({', '.join(broken)} failed)")
-            _quietly(migrator.rollback, name, active, events)
-            return "rolled_back", active
-        events(name, f"migration {active} stays active: {', '.join(moved)} already use(s) it; fix the failure "
-                     "and deploy again (or symphony migrate rollback after a rollback)")
+            if _quietly(migrator.rollback, name, active, events):
+                return "rolled_back", active
+            return "rollback_failed", active
+        why = f"{', '.join(moved)} already use(s) it" if moved else "it was started before this apply"
+        events(name, f"migration {active} stays active: {why}; fix the failure and deploy again "
+                     "(or symphony migrate rollback after a rollback)")
         return "active", active
     behind = [u for u, schema in readers.items() if schema != newest or u not in moved]
     if behind:
@@ -169,10 +193,14 @@ def finish(stack: Stack, name: str, migrator: Migrator, resources: dict[str, Res
     return "complete", active
 
 
-def _quietly(step: Any, name: str, migration: str, events: Events) -> None:
+def _quietly(step: Any, name: str, migration: str, events: Events) -> bool:
+    """Run an undo whose failure must not hide the failure that called for it; False if it failed."""
     try:
         step(migration, events)
     except SymphonyError as exc:  # the runtime's own words ("rollback Job failed: ...")
         events(name, str(exc))
+        return False
     except Exception as exc:  # a database error while undoing: said, the migration stays recorded
         events(name, f"rollback of {migration} failed: {type(exc).__name__}: {exc}")
+        return False
+    return True

@@ -148,7 +148,7 @@ def deployment_from_config(
         kind="service",
         config_hash=_hash(config, env),
         release=config.get("release"),
-        command=list(config["command"]),
+        command=list(config.get("command") or []),  # a runtime that records its own objects needs none
         env=env,
         port=config.get("port"),
         bind=config.get("bind") or "127.0.0.1",

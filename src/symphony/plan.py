@@ -116,8 +116,8 @@ def make_plan(
                 and not (prior and obs and obs.volume_exists):
             # A database that is (re)created gets outputs known only after apply.
             outputs[name] = outputs.get(name) if change.action != "replace" else None
-        if svc.kind == "job":
-            _job_rules(change, prior, obs, changes, graph)
+        if svc.kind == "job" and not planned.busy:
+            _job_rules(change, prior, changes, graph)
         if svc.postgres is not None and svc.postgres.migrations is not None:
             reachable = outputs.get(name) if obs is not None and obs.is_up else None
             migrations = coordination.status(stack, name, runtime.migrator(name, svc.postgres, reachable), prior)
@@ -150,13 +150,9 @@ def _redact_detail(detail: str, sensitive: set[str]) -> str:
     return detail
 
 
-def _job_rules(change: Change, prior: Resource | None, obs: Observed | None, changes: dict[str, Change],
-               graph: Graph) -> None:
-    """What every runtime does with a job: one running now (on its schedule) is left be; one whose last
+def _job_rules(change: Change, prior: Resource | None, changes: dict[str, Change], graph: Graph) -> None:
+    """What every runtime does with a job (unless the runtime says it is busy running now): one whose last
     run failed runs again; one downstream of a job that re-runs re-runs too."""
-    if obs is not None and obs.state == "running" and prior is not None:
-        change.action, change.reasons, change.details = "noop", [], []
-        return
     if change.action in ("noop", "schedule") and prior is not None and prior.status == "failed":
         change.action, change.reasons = "run", ["its last run failed"]
     upstream = [d for d in sorted(graph.dependencies(change.service))

@@ -146,6 +146,7 @@ class Workspace:
                 if target is None:
                     raise UsageError(f"no earlier release of {service} to roll back to",
                                      fix="see 'symphony history'")
+            self.runtime.check_release(service, target.release)
             change = Change(service, "service", "rollback",
                             [f"back to revision {target.revision} (release {target.release})"],
                             config_hash=target.config_hash, release=target.release, config=target.config,
@@ -190,6 +191,7 @@ class Workspace:
                 started = coordination.expand(self.stack, name, migrator, res, events)
                 if res is not None and started:
                     coordination.record(res, started=started, active=started[-1])
+                    self.state.put_resource(res)
                 return started
             active = coordination.status(self.stack, name, migrator, res).active
             if active is None:

@@ -55,6 +55,7 @@ class FakeRuntime:
         self.passwords: dict[str, str] = {}  # the password a database gets when it is created
         self.migrations: dict[str, dict[str, str]] = {}  # database -> migration -> state, as it says
         self.failing_migrations: set[str] = set()  # migrations whose start fails
+        self.failing_rollbacks: set[str] = set()  # migrations whose rollback fails
         self.hooks: dict[str, Hook] = {}
         self.steps: list[Step] = []
         self.log: list[tuple[Any, ...]] = []
@@ -88,6 +89,8 @@ class FakeRuntime:
 
     def plan_service(self, request: ServicePlan) -> Planned:
         want, prior, obs = request.desired, request.prior, request.observed
+        if want.kind == "job" and obs is not None and obs.state == "running":
+            return Planned("noop", busy=True)  # running now, on its schedule: leave it be
         private = {"planned_for": want.name, "desired_hash": want.config_hash}
         if prior is None:
             return Planned("run" if want.kind == "job" else "create", [f"new {want.kind}"], private=private)
@@ -110,6 +113,9 @@ class FakeRuntime:
         if want.kind != "job" and (obs is None or not obs.is_up) and planned.action == "noop":
             planned.action, planned.reasons = "start", ["not running"]
         return planned
+
+    def check_release(self, name: str, release: str | None) -> None:
+        pass
 
     def plan_delete(self, name: str, prior: Resource | None) -> Planned | None:
         if prior is None and name not in self.world:
@@ -196,6 +202,8 @@ class FakeMigrator:
     back relative to the services' steps. `status` says None when the database was not reachable
     (the engine then plans from its records), as a real migrator does."""
 
+    recorded = True  # status None: the engine's records say (as on Kubernetes)
+
     def __init__(self, runtime: FakeRuntime, name: str, reachable: bool) -> None:
         self.runtime, self.name, self.reachable = runtime, name, reachable
 
@@ -224,7 +232,12 @@ class FakeMigrator:
 
     def rollback(self, name: str, events: Events) -> None:
         self.runtime.note("rollback", self.name, name)
-        self.states[name] = "rolled_back"
+        if name in self.runtime.failing_rollbacks:
+            from symphony.errors import RuntimeFailure
+
+            raise RuntimeFailure(f"rollback of {name} failed")
+        if self.states.get(name) in ("active", "starting", "failed"):
+            self.states[name] = "rolled_back"
 
 
 def _step_name(step: Step) -> str:

@@ -212,3 +212,59 @@ def test_the_database_record_keeps_its_migrations_across_config_changes(tmp_path
     db = state.resource("db")
     assert db.config["databases"] == ["camp", "extra"]
     assert (db.config["migrations"], db.config["migration_active"]) == (["00_base", "01_celsius"], None)
+
+
+def test_a_start_a_crash_interrupted_is_resumed_and_never_contracted_half_built(tmp_path, state, runtime):
+    apply(stack(tmp_path, "v1", V1), runtime, state)
+    runtime.migrations["db"]["01_celsius"] = "starting"  # what a kill -9 mid-backfill leaves in the database
+    v2 = stack(tmp_path, "v2", V2)
+    made = plan(v2, runtime, state)
+    assert "migration 01_celsius was interrupted while starting: resume it" in made.change("db").reasons
+    assert not any(r.endswith("is active: complete it") for r in made.change("db").reasons)
+    runtime.log.clear()
+    apply(v2, runtime, state)
+    calls = migration_calls(runtime)
+    assert calls[0] == ("start", "db", ("01_celsius",))  # resumed first, in the database's own step
+    assert runtime.migrations["db"]["01_celsius"] == "complete"  # contracted only once it was active
+
+
+def test_a_half_started_migration_is_not_contracted_when_nothing_resumes_it(tmp_path, state, runtime):
+    apply(stack(tmp_path, "v2", V2), runtime, state)
+    runtime.migrations["db"]["01_celsius"] = "starting"
+    runtime.log.clear()
+    apply(stack(tmp_path, "v2b", V2), runtime, state, targets=["other"])  # the database is not in this apply
+    assert ("complete", "db", "01_celsius") not in migration_calls(runtime)
+    assert runtime.migrations["db"]["01_celsius"] == "starting"
+
+
+def test_a_failed_expand_never_undoes_a_migration_that_was_active_before_it(tmp_path, state, runtime):
+    apply(stack(tmp_path, "v2", V2), runtime, state, targets=["db"])  # 01_celsius stays active
+    assert runtime.migrations["db"]["01_celsius"] == "active"
+    more = {**V2, "02_more": BASE.replace("readings", "more")}
+    runtime.failing_migrations.add("02_more")
+    with pytest.raises(ApplyError):
+        apply(stack(tmp_path, "v3", more), runtime, state)
+    assert runtime.migrations["db"]["01_celsius"] in ("active", "complete")  # never rolled back
+
+
+def test_a_failed_rollback_fails_the_apply_and_the_migration_stays_recorded_active(tmp_path, state, runtime):
+    apply(stack(tmp_path, "v1", V1), runtime, state)
+    runtime.hooks["api"] = fail("api crashed")
+    runtime.hooks["ingest"] = fail("ingest crashed")  # nothing runs on the new version: roll it back
+    runtime.failing_rollbacks.add("01_celsius")
+    with pytest.raises(ApplyError) as info:
+        apply(stack(tmp_path, "v2", V2), runtime, state)
+    assert "rollback of 01_celsius failed" in info.value.failures["db"]
+    assert state.resource("db").config["migration_active"] == "01_celsius"
+
+
+def test_an_unrelated_failure_does_not_hold_the_contract(tmp_path, state, runtime):
+    """One rule for both runtimes: only a failure of the database or one of its users holds a migration."""
+    apply(stack(tmp_path, "v1", V1), runtime, state)
+    runtime.hooks["other"] = fail("other crashed")
+    changed = write_stack(tmp_path / "v2", (CAMP % "latest").replace("run: python other.py",
+                                                                     "run: python other.py --v2"), V2)
+    with pytest.raises(ApplyError) as info:
+        apply(changed, runtime, state)
+    assert set(info.value.failures) == {"other"}
+    assert runtime.migrations["db"]["01_celsius"] == "complete"

@@ -105,7 +105,7 @@ def test_a_job_whose_last_run_failed_runs_again(tmp_path, state):
     assert made.change("report").reasons == ["its last run failed"]
 
 
-def test_a_recorded_job_observed_running_is_left_alone(tmp_path, state):
+def test_a_job_the_runtime_says_is_busy_running_is_left_alone(tmp_path, state):
     runtime = FakeRuntime()
     apply(write_stack(tmp_path / "v1", JOBS % "--all"), runtime, state)
     runtime.world["ingest"] = Observed("ingest", "job", "running")  # on its schedule, right now

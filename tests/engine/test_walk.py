@@ -147,7 +147,7 @@ def test_an_interrupt_mid_apply_never_leaves_the_revision_applying(tmp_path, sta
     with pytest.raises(KeyboardInterrupt):
         apply(stack, runtime, state)
     revision = state.revisions()[0]
-    assert (revision.status, revision.error) == ("failed", "KeyboardInterrupt: ")
+    assert (revision.status, revision.error) == ("interrupted", "KeyboardInterrupt")
     assert state.interrupted() is None
     assert "api" not in state.resources()
     # The next plan plans what is missing; what was applied is left as it is.

@@ -273,12 +273,13 @@ def migrate(args: tuple[str, ...], service: str | None, as_json: bool) -> None:
 @click.option("--backups", default=None, type=click.Path(file_okay=False),
               help="Back up (pg_dump -Fc) into this folder before starting.")
 @click.option("--keep", default=5, show_default=True, help="How many backups to keep in --backups.")
+@click.option("--migration", default=None, help="rollback: only this migration, and only while it is active.")
 @handle_errors
-def migrate_job(action: str, folder: str, url_env: str, backups: str | None, keep: int) -> None:
+def migrate_job(action: str, folder: str, url_env: str, backups: str | None, keep: int, migration: str | None) -> None:
     """Inside a Kubernetes Job: expand (start), contract (complete) or roll back a database's migrations."""
     from symphony.migrations.job import run
 
-    for line in run(action, folder, url_env, backups, keep):
+    for line in run(action, folder, url_env, backups, keep, migration=migration):
         click.echo(line)
 
 

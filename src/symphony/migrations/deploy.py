@@ -21,7 +21,6 @@ class Pending:
     service: str
     migrations: list[Migration]
     states: dict[str, str] = field(default_factory=dict)  # name -> state (pending, active, complete...)
-    reachable: bool = True
 
     @property
     def todo(self) -> list[Migration]:
@@ -37,12 +36,10 @@ def pending(folder: Path, url: str | None, service: str = "db") -> Pending:
     migrations = load_migrations(folder)
     out = Pending(service, migrations)
     if url is None:
-        out.reachable = False
         return out
     try:
         status = Engine(url).status(migrations)
     except Exception:  # not running yet (a fresh stack): everything is pending
-        out.reachable = False
         return out
     out.states = {m["name"]: m["state"] for m in status.migrations}
     return out
@@ -59,7 +56,7 @@ def expand(service: str, folder: Path, url: str, backup: Callable[[], list[Any]]
     if not todo:
         return []
     files = backup()
-    events(service, f"backup before migrating: {', '.join(getattr(p, 'name', str(p)) for p in files)}")
+    events(service, f"backup before migrating: {', '.join(Path(p).name for p in files)}")
     if state.active:
         engine.complete()
     position = {m.name: i for i, m in enumerate(state.migrations)}

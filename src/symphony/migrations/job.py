@@ -19,8 +19,9 @@ from symphony.migrations.engine import Engine
 
 
 def run(action: str, folder: str, url_env: str, backups: str | None, keep: int,
-        say: Callable[[str], None] = print) -> list[str]:
-    """Carry out `action`; returns the migrations it touched."""
+        say: Callable[[str], None] = print, migration: str | None = None) -> list[str]:
+    """Carry out `action`; returns the migrations it touched. A rollback with `migration` undoes only
+    that one, and only while it is the active one (never a migration live releases read)."""
     url = os.environ.get(url_env)
     if not url:
         raise UsageError(f"${url_env} is not set", fix=f"give the Job the database URL in {url_env}")
@@ -29,6 +30,11 @@ def run(action: str, folder: str, url_env: str, backups: str | None, keep: int,
         done = engine.complete()
         return [done] if done else []
     if action == "rollback":
+        if migration is not None:
+            active = [r.name for r in engine.records().values() if r.state in ("active", "starting", "failed")]
+            if migration not in active:
+                say(f"{migration} is not active: nothing to roll back")
+                return []
         undone = engine.rollback()
         return [undone] if undone else []
     return expand("db", Path(folder), url, lambda: _backup(url, backups, keep), lambda _s, m: say(m))

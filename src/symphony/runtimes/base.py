@@ -67,7 +67,7 @@ class Deployment:
     name: str
     kind: str  # postgres | service | job
     config_hash: str
-    release: str | None = None
+    release: str | None = None  # what runs: a release id (local), an image (Kubernetes)
     command: list[str] | None = None
     env: dict[str, str] = field(default_factory=dict)  # resolved: may hold secrets
     port: int | None = None
@@ -120,12 +120,13 @@ class ServicePlan:
 class Planned:
     """A runtime's plan of one service: the action with its reasons, and data only it reads."""
 
-    action: str  # create | replace | update | restart | start | run | schedule | noop
+    action: str  # create | replace | update | restart | start | run | schedule | migrate | delete | noop
     reasons: list[str] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
     config_hash: str | None = None  # what will be recorded as applied (None: the desired config's hash)
     release: str | None = None  # what will run (None: the source's content address)
     private: dict[str, Any] = field(default_factory=dict)
+    busy: bool = False  # running now (a job on its schedule): left be, the engine adds no job rules
 
 
 @dataclass
@@ -164,10 +165,13 @@ class Migrator(Protocol):
     """How migration steps of one database run on a runtime (in-process locally, Jobs on Kubernetes).
     When they run is the engine's business (symphony.coordination)."""
 
+    recorded: bool
+    """True: the database cannot be asked from here, so the engine's records are the facts
+    (Kubernetes). False: the database is asked, and `status` None means it is not running now."""
+
     def status(self) -> list[dict[str, Any]] | None:
-        """Every migration with its `name`, `state` (pending, active, complete, rolled_back...) and
-        `version_schema`, as the database says; None when the database cannot be asked from here (the
-        engine then uses its records)."""
+        """Every migration with its `name`, `state` (pending, starting, active, complete, rolled_back,
+        failed) and `version_schema`, as the database says; None when it cannot say now."""
 
     def start(self, names: list[str], events: Events) -> None:
         """Back up, repair a crashed start, complete an open migration, then start `names` in order (all
@@ -177,7 +181,7 @@ class Migrator(Protocol):
         """Contract the active migration `name`."""
 
     def rollback(self, name: str, events: Events) -> None:
-        """Undo the active (or failed) migration `name`."""
+        """Undo migration `name` if it is the active (or half-started, or failed) one; else nothing."""
 
 
 class Runtime(Protocol):
@@ -210,6 +214,9 @@ class Runtime(Protocol):
     def apply_service(self, step: Step, events: Events) -> Applied:
         """Carry out one planned change (a rollout, a job run, a database update, a delete, a rollback).
         Raises SymphonyError (RolledBack for a rollout that was undone) when it fails."""
+
+    def check_release(self, name: str, release: str | None) -> None:
+        """Raise UsageError now if `release` (an earlier revision's, for a rollback) cannot run here."""
 
     def migrator(self, name: str, spec: PostgresSpec, outputs: dict[str, str] | None) -> Migrator:
         """The migration steps of database service `name`."""

@@ -527,6 +527,10 @@ class Stack(BaseModel):
     _deps: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
     _dependents: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
 
+    def order(self) -> list[str]:
+        """Every service, each after what it depends on (the dependency graph's order)."""
+        return Graph.from_stack(self).order()
+
     def dependencies(self, name: str) -> set[str]:
         """The services `name` needs first: its depends_on and the services its env references."""
         return set(self._deps[name])

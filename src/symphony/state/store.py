@@ -87,9 +87,10 @@ class Deployed:
 
 
 def _schema_of(objects: list[dict[str, Any]]) -> dict[str, str]:
-    """The version schema a version-1 Kubernetes record selected (PGOPTIONS search_path), by database.
-    Version 1 did not record which database it was; the only database with migrations is 'db'-like:
-    the key is filled in by the engine's next apply of the service, so only the value matters here."""
+    """The version schema a schema-1 Kubernetes record selected (its PGOPTIONS search_path). Schema 1 did
+    not record which database that was (on Kubernetes a service reads one migrating database), so it
+    is kept under '*', which the engine reads as "the database it uses" until the service is next
+    applied and recorded with its database's name."""
     for obj in objects:
         spec = obj.get("spec") or {}
         template = spec.get("template") or spec.get("jobTemplate", {}).get("spec", {}).get("template") or {}

@@ -170,7 +170,10 @@ class Executor:
 
 
 class KubeMigrator:
-    """Migration steps of one database as Jobs (`symphony migrate-job`, the Symphony image)."""
+    """Migration steps of one database as Jobs (`symphony migrate-job`, the Symphony image). The
+    database is inside the cluster: the engine's records are the facts."""
+
+    recorded = True
 
     def __init__(self, stack: Stack, cluster: Cluster, service: str) -> None:
         self.stack, self.cluster, self.service = stack, cluster, service

@@ -22,14 +22,6 @@ from symphony.spec import Service
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
-def source_hash(svc: Service) -> str:
-    """The content address of the service's source and build command (as the local runtime's releases)."""
-    from symphony.sources import release_id
-
-    assert svc.source is not None
-    return release_id(svc.source, svc.build_command())
-
-
 def repository(image: str) -> str:
     """The image name without tag or digest: registry:5000/team/app:1.2 -> registry:5000/team/app."""
     name = image.split("@", 1)[0]

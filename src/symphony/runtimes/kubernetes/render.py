@@ -74,7 +74,7 @@ def render(stack: Stack, images: dict[str, str] | None = None) -> list[dict[str,
     `images` overrides a service's image (a built image deployed by digest)."""
     check(stack)
     out: list[dict[str, Any]] = []
-    for name in _order(stack):
+    for name in stack.order():
         svc = stack.services[name]
         image = (images or {}).get(name) or svc.image
         if svc.kind == "postgres":
@@ -84,13 +84,6 @@ def render(stack: Stack, images: dict[str, str] | None = None) -> list[dict[str,
         else:
             out.append(_job(stack, name, svc, image))
     return out
-
-
-def _order(stack: Stack) -> list[str]:
-    """Services, each after what it depends on (the spec is checked acyclic when loaded)."""
-    from graphlib import TopologicalSorter
-
-    return list(TopologicalSorter({n: stack.dependencies(n) for n in stack.services}).static_order())
 
 
 def by_service(objects: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -311,7 +304,7 @@ def migration_job(stack: Stack, service: str, action: str, migration: str) -> di
         "name": "migrate",
         "image": stack.kubernetes.symphony_image,
         "command": ["symphony", "migrate-job", action, "--dir", "/migrations", "--backups", "/backups",
-                    "--keep", str(svc.postgres.backups)],
+                    "--keep", str(svc.postgres.backups)] + (["--migration", migration] if action == "rollback" else []),
         "env": [{"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": secret_name(stack, service), "key": "url"}}}],
         "volumeMounts": [{"name": "migrations", "mountPath": "/migrations", "readOnly": True},
                          {"name": "backups", "mountPath": "/backups"}],

@@ -9,6 +9,7 @@ destroy (everything, claims included).
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,6 +46,7 @@ class KubernetesRuntime:
     def __init__(self, stack: Stack, kubeconfig: str | None = None) -> None:
         self.stack = stack
         self.kubeconfig = kubeconfig
+        self._lock = threading.Lock()  # apply steps run in threads: one connection, one executor
         self._cluster: Cluster | None = None
         self._planner: Planner | None = None
         self._executor: Executor | None = None
@@ -55,9 +57,10 @@ class KubernetesRuntime:
 
     @property
     def cluster(self) -> Cluster:
-        if self._cluster is None:
-            self._cluster = Cluster(connect(self.kubeconfig, self.stack.kubernetes.context, check=True))
-        return self._cluster
+        with self._lock:
+            if self._cluster is None:
+                self._cluster = Cluster(connect(self.kubeconfig, self.stack.kubernetes.context, check=True))
+            return self._cluster
 
     def check(self) -> None:
         check(self.stack)  # a spec problem first, before the cluster is asked anything
@@ -76,12 +79,19 @@ class KubernetesRuntime:
         return self._planning().delete(name, prior)
 
     def leftovers(self, recorded: dict[str, Resource]) -> list[str]:
+        """Services with objects on the cluster (listed by this plan's observe) that left the spec."""
         return self._planning().leftovers()
 
     def apply_service(self, step: Step, events: Events) -> Applied:
-        if self._executor is None:
-            self._executor = Executor(self.stack, self.cluster)
-        return self._executor.apply(step, events)
+        cluster = self.cluster
+        with self._lock:
+            if self._executor is None:
+                self._executor = Executor(self.stack, cluster)
+            executor = self._executor
+        return executor.apply(step, events)
+
+    def check_release(self, name: str, release: str | None) -> None:
+        pass  # images live in a registry: the rollout says if one is gone
 
     def migrator(self, name: str, spec: PostgresSpec, outputs: dict[str, str] | None) -> KubeMigrator:
         return KubeMigrator(self.stack, self.cluster, name)

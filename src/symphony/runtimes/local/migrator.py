@@ -15,6 +15,11 @@ from symphony.runtimes.base import Events
 
 
 class LocalMigrator:
+    """The database is asked directly; `start` recomputes what is pending from it (the names given are
+    what the engine saw a moment before)."""
+
+    recorded = False
+
     def __init__(self, name: str, folder: Path, url: str | None, backup: Callable[[], list[Any]]) -> None:
         self.name, self.folder, self.url, self.backup = name, folder, url, backup
 
@@ -41,4 +46,7 @@ class LocalMigrator:
         self._engine(events).complete()
 
     def rollback(self, name: str, events: Events) -> None:
-        self._engine(events).rollback()
+        engine = self._engine(events)
+        active = [r.name for r in engine.records().values() if r.state in ("active", "starting", "failed")]
+        if name in active:
+            engine.rollback()

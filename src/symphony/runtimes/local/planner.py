@@ -134,6 +134,8 @@ def _config_reasons(details: list[str]) -> list[str]:
 
 def _plan_job(want: Desired, res: Resource | None, obs: Observed | None, schedule: str | None) -> Planned:
     ch = Planned("noop")
+    if obs is not None and obs.state == "running":
+        return Planned("noop", busy=True)  # running now (on its schedule): leave it be
     if res is None:
         return Planned("run", ["new job: never ran"])
     if want.config_hash is None:

@@ -135,8 +135,7 @@ class LocalRuntime:
         dep, svc = step.deployment, step.service
         assert dep is not None and svc is not None
         if step.action == "rollback":
-            if dep.release and not self.has_release(dep.release):
-                raise UsageError(f"release {dep.release} of {dep.name} is no longer on this machine")
+            self.check_release(dep.name, dep.release)
         elif svc.source is not None:
             rid = self.prepare_release(svc.name, svc.source, svc.build_command(), events)
             if dep.release is not None and rid != dep.release:
@@ -310,6 +309,10 @@ class LocalRuntime:
 
     def has_release(self, release: str) -> bool:
         return releases.release_path(self.layout.releases, release).is_dir()
+
+    def check_release(self, name: str, release: str | None) -> None:
+        if release and not self.has_release(release):
+            raise UsageError(f"release {release} of {name} is no longer on this machine")
 
     def fleet(self) -> LocalFleet:
         return LocalFleet(self.agent, self._proc)
