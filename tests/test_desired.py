@@ -19,3 +19,9 @@ def test_a_rollback_connects_with_the_schema_version_its_revision_used() -> None
 def test_a_rollback_without_a_schema_uses_the_plain_url() -> None:
     dep = deployment_from_config("web", CONFIG, OUTPUTS)
     assert dep.env["DATABASE_URL"] == OUTPUTS["db"]["url"]
+
+
+def test_a_record_that_holds_only_a_runtimes_objects_still_rolls_back() -> None:
+    """A Kubernetes deployment recorded by state schema 1 keeps its objects in private: config is empty."""
+    dep = deployment_from_config("web", {}, OUTPUTS)
+    assert (dep.command, dep.env, dep.replicas) == ([], {}, 1)
