@@ -1,11 +1,14 @@
-"""Where the local runtime keeps things under a stack's `.symphony/` folder."""
+"""Where the local runtime keeps things under a stack's `.symphony/` folder, and how it writes
+its private files there."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to 107 bytes
 
@@ -86,3 +89,12 @@ class Layout:
 
     def secret(self, name: str) -> Path:
         return self.secrets / name
+
+
+def write_private_json(path: Path, data: Any) -> None:
+    """Write `data` as JSON to `path` atomically (through `NAME.tmp`), readable by this user only (0600)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)

@@ -1,5 +1,5 @@
-"""What the agent runs (ProcSpec), shared by the CLI side and the agent; a free port to run it on;
-and reading a log's tail.
+"""What the agent runs (ProcSpec), shared by the CLI side and the agent; the names of a service's
+instances (SERVICE.N); a free port to run it on; and reading a log's tail.
 
 Kept apart from the supervisor so the CLI never imports asyncio or psutil just to plan.
 """
@@ -53,6 +53,17 @@ class ProcSpec:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProcSpec:
         return cls(**data)
+
+
+def instance_name(service: str, seq: int) -> str:
+    """The unit name of a service's instance number `seq`: SERVICE.N."""
+    return f"{service}.{seq}"
+
+
+def instance_seq(name: str) -> int | None:
+    """N of an instance named SERVICE.N; None if the name does not end in `.N`."""
+    _, dot, seq = name.rpartition(".")
+    return int(seq) if dot and seq.isdigit() else None
 
 
 def free_port() -> int:

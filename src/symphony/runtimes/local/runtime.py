@@ -36,7 +36,7 @@ from symphony.runtimes.local.client import AgentClient
 from symphony.runtimes.local.fleet import LocalFleet
 from symphony.runtimes.local.layout import Layout
 from symphony.runtimes.local.migrator import LocalMigrator
-from symphony.runtimes.local.procspec import ProcSpec, free_port, tail
+from symphony.runtimes.local.procspec import ProcSpec, free_port, instance_seq, tail
 from symphony.spec import PostgresSpec, Stack
 
 HEALTHY_DEADLINE = 60.0
@@ -434,7 +434,7 @@ def _find_haproxy() -> object:
 
 def _service_observed(name: str, instances: list[dict[str, Any]], url: str | None) -> Observed:
     """One run service seen through its instances: healthy when every one in rotation is."""
-    instances.sort(key=lambda i: int(i["id"].rsplit(".", 1)[1]) if i["id"].rsplit(".", 1)[1].isdigit() else 0)
+    instances.sort(key=lambda i: instance_seq(i["id"]) or 0)
     serving = [i for i in instances if i.get("in_rotation") or not url]
     states = [i["state"] for i in serving] or [i["state"] for i in instances]
     if states and all(s in ("healthy", "running") for s in states):

@@ -241,10 +241,14 @@ class Unit:
         while time.time() < deadline:
             if self.state in states or (self.state == "failed" and "failed" not in states):
                 return self.state
-            self._state_changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._state_changed.wait(), timeout=max(0.01, deadline - time.time()))
+            await self.wait_change(max(0.01, deadline - time.time()))
         return self.state
+
+    async def wait_change(self, timeout: float) -> None:
+        """Wait until the unit's state next changes, or `timeout` seconds passed."""
+        self._state_changed.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._state_changed.wait(), timeout=timeout)
 
     async def finished(self) -> None:
         if self._task:

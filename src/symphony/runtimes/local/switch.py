@@ -25,7 +25,6 @@ import asyncio
 import csv
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from symphony.errors import RuntimeFailure
+from symphony.runtimes.local.layout import write_private_json
 from symphony.runtimes.local.procspec import ProcSpec
 
 SWITCH_UNIT = "_switch"
@@ -97,9 +97,9 @@ class Frontend:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> Frontend:
-        slots = {n: Slot(**s) for n, s in dict(data.get("slots") or {}).items()}  # type: ignore[arg-type]
-        return cls(str(data["service"]), int(data["port"]), str(data.get("bind", "127.0.0.1")), slots)  # type: ignore[arg-type]
+    def from_json(cls, data: dict[str, Any]) -> Frontend:
+        slots = {n: Slot(**s) for n, s in dict(data.get("slots") or {}).items()}
+        return cls(str(data["service"]), int(data["port"]), str(data.get("bind", "127.0.0.1")), slots)
 
 
 def render(frontends: dict[str, Frontend], admin_socket: Path) -> str:
@@ -216,12 +216,12 @@ class Switch:
         return self.layout.short_socket(f"switch-{self.generation if generation is None else generation}.sock")
 
     def _save(self) -> None:
+        """Persist the routes and re-render HAProxy's config from them."""
         data = {"generation": self.generation, "frontends": {n: f.to_json() for n, f in self.frontends.items()}}
-        tmp = self._file.with_name("switch.json.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, self._file)
+        write_private_json(self._file, data)
+        self._write_config()
+
+    def _write_config(self) -> None:
         self.config_file.write_text(render(self._effective(), self.socket()))
 
     def forget(self) -> None:
@@ -315,10 +315,22 @@ class Switch:
             await self.sync(service)
 
     async def sync(self, service: str) -> None:
-        """Push each slot's effective state of `service` to HAProxy."""
+        """Push each slot's effective state of `service` to HAProxy, and re-render the config to match."""
+        if await self._push(service):
+            self._write_config()
+
+    async def _push_all(self) -> None:
+        for service in list(self.frontends):
+            await self._push(service)
+
+    async def _push(self, service: str) -> bool:
+        """Push each slot's effective state of `service` to HAProxy; False if there is none to push to.
+
+        After a route change `_save` has just rendered the config, so a push alone completes it (a unit
+        that changes state meanwhile schedules a `sync` of its own, which renders it again)."""
         fe = self._effective().get(service)
         if fe is None or self.unit is None:
-            return
+            return False
         admin = self._admin()
         try:
             live = await admin.states(service)
@@ -333,7 +345,7 @@ class Switch:
                 await admin.set_state(service, name, slot.state)
         except (OSError, RuntimeFailure) as exc:
             print(f"agent: switch sync of {service} failed: {exc}", flush=True)
-        self.config_file.write_text(render(self._effective(), self.socket()))
+        return True
 
     # ---------------------------------------------------------------- routes
     async def ensure_frontend(self, service: str, port: int, bind: str) -> None:
@@ -346,7 +358,7 @@ class Switch:
             else:
                 fe.port, fe.bind = port, bind
             await self._start(reload=self.unit is not None)
-            await self.sync_all()
+            await self._push_all()
 
     async def remove_frontend(self, service: str) -> None:
         async with self._lock:
@@ -354,7 +366,7 @@ class Switch:
                 return
             if self.frontends:
                 await self._start(reload=True)
-                await self.sync_all()
+                await self._push_all()
             elif self.unit is not None:
                 unit = self._units.pop(SWITCH_UNIT)
                 self._save()
@@ -366,7 +378,7 @@ class Switch:
             name = fe.slot_of(instance) or fe.free_slot()
             fe.slots[name] = Slot(instance, port, "ready")
             self._save()
-            await self.sync(service)
+            await self._push(service)
 
     async def drain(self, service: str, instances: list[str], timeout: float) -> None:
         """No new requests to these instances; wait (up to `timeout`) for in-flight ones; free the slots."""
@@ -378,7 +390,7 @@ class Switch:
             for name in names:
                 fe.slots[name].state = "drain"
             self._save()
-            await self.sync(service)
+            await self._push(service)
         deadline = time.time() + timeout
         admin = self._admin()
         while names and time.time() < deadline:
@@ -393,7 +405,7 @@ class Switch:
             for name in names:
                 fe.slots[name] = Slot()
             self._save()
-            await self.sync(service)
+            await self._push(service)
 
     def in_rotation(self, instance: str) -> bool:
         return any(fe.slot_of(instance) is not None for fe in self.frontends.values())
