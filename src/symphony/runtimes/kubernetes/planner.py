@@ -121,7 +121,8 @@ class Live:
         wanted = {k for _, k in kinds}
         return [o for (kind, _), o in self.objects.items()
                 if kind in wanted and o["metadata"]["labels"].get(SERVICE_LABEL) == service
-                and MIGRATION_LABEL not in o["metadata"]["labels"] and RUN_LABEL not in o["metadata"]["labels"]]
+                and MIGRATION_LABEL not in o["metadata"]["labels"] and RUN_LABEL not in o["metadata"]["labels"]
+                and not o["metadata"].get("ownerReferences")]  # a CronJob's own runs are its controller's
 
 
 class Planner:
