@@ -16,13 +16,15 @@ The engine records what it did on the database's resource (`migrations`: the one
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from symphony.errors import SymphonyError
-from symphony.migrations.model import Migration, load_migrations
 from symphony.migrations.versions import service_schemas, versions
 from symphony.runtimes.base import Events, Migrator, Resource
 from symphony.spec import Stack
+
+if TYPE_CHECKING:  # the migration models load only for stacks with migrations (the CLI starts faster)
+    from symphony.migrations.model import Migration
 
 
 @dataclass
@@ -50,6 +52,8 @@ class Migrations:
 
 
 def status(stack: Stack, name: str, migrator: Migrator, prior: Resource | None) -> Migrations:
+    from symphony.migrations.model import load_migrations
+
     spec = stack.services[name].postgres
     assert spec is not None and spec.migrations is not None
     files = load_migrations(spec.migrations)

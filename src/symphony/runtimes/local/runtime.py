@@ -15,9 +15,8 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from symphony import backups
 from symphony.errors import RuntimeFailure, UsageError
 from symphony.runtimes.base import (
     Applied,
@@ -33,11 +32,13 @@ from symphony.runtimes.base import (
 from symphony.runtimes.local import planner, releases
 from symphony.runtimes.local import postgres as pg
 from symphony.runtimes.local.client import AgentClient
-from symphony.runtimes.local.fleet import LocalFleet
 from symphony.runtimes.local.layout import Layout
-from symphony.runtimes.local.migrator import LocalMigrator
 from symphony.runtimes.local.procspec import ProcSpec, free_port, instance_seq, tail
 from symphony.spec import PostgresSpec, Stack
+
+if TYPE_CHECKING:  # loaded where needed: a plan needs neither (the CLI starts faster)
+    from symphony.runtimes.local.fleet import LocalFleet
+    from symphony.runtimes.local.migrator import LocalMigrator
 
 HEALTHY_DEADLINE = 60.0
 BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
@@ -157,6 +158,8 @@ class LocalRuntime:
         return Applied()
 
     def migrator(self, name: str, spec: PostgresSpec, outputs: dict[str, str] | None) -> LocalMigrator:
+        from symphony.runtimes.local.migrator import LocalMigrator  # psycopg loads only where it is needed
+
         assert spec.migrations is not None
         url = outputs.get("url") if outputs else None
         return LocalMigrator(name, spec.migrations, url, lambda: self.backup(name, spec, outputs or {}))
@@ -200,14 +203,20 @@ class LocalRuntime:
 
     def backup(self, name: str, spec: Any, outputs: dict[str, str]) -> list[str]:
         """pg_dump every database of a postgres service into .symphony/backups/ (kept: spec.backups)."""
+        from symphony import backups
+
         written = backups.backup(self.layout.home / "backups", name, outputs["url"], list(spec.databases),
                                  spec.backups, pg.find_bindir(spec.version))
         return [str(p) for p in written]
 
     def backups(self, name: str) -> list[str]:
+        from symphony import backups
+
         return backups.backups(self.layout.home / "backups", name)
 
     def restore(self, name: str, spec: Any, outputs: dict[str, str], backup_id: str) -> list[str]:
+        from symphony import backups
+
         return backups.restore(self.layout.home / "backups", name, outputs["url"], backup_id,
                                pg.find_bindir(spec.version))
 
@@ -315,6 +324,8 @@ class LocalRuntime:
             raise UsageError(f"release {release} of {name} is no longer on this machine")
 
     def fleet(self) -> LocalFleet:
+        from symphony.runtimes.local.fleet import LocalFleet
+
         return LocalFleet(self.agent, self._proc)
 
     def run_job(self, deployment: Deployment, events: Events) -> None:
