@@ -434,3 +434,25 @@ def test_a_change_the_cluster_cannot_make_in_place_stops_the_plan(campsite: Work
     assert "services.db: " in proc.stderr and "cannot change" in proc.stderr
     assert "kubernetes.storage" in proc.stderr
     assert _live(kube, "StatefulSet", f"{kube.name}-db")["metadata"]["generation"] == 1  # nothing was touched
+
+
+def test_migrations_by_hand_on_kubernetes_read_the_records_and_run_as_jobs(kube: Any, workdir: Path) -> None:
+    """`symphony migrate` on Kubernetes: status from Symphony's records (the database is inside the
+    cluster), complete as the contract Job, the same commands as locally."""
+    ws = Workspace.open(_campsite(workdir / "campsite", kube.name, migrations=("00_base",)))
+    ws.apply()
+    shutil.copy(ROOT / "examples" / "campsite" / "v2" / "migrations" / "01_hourly_fahrenheit.yaml",
+                ws.stack.root / "migrations")
+    ws = Workspace.open(ws.stack.root)
+    ws.apply(targets=["db"])  # expanded; the users still read the previous version: it stays active
+    sym = Symphony(ws.stack.root)
+    status = json.loads(sym.run("migrate", "status", "--json", check=True).stdout)["migrations"]
+    assert [(m["name"], m["state"]) for m in status] == [("00_base", "complete"), ("01_hourly_fahrenheit", "active")]
+    done = sym.run("migrate", "complete")
+    assert done.returncode == 0 and "Completed: 01_hourly_fahrenheit" in done.stdout, done.stdout + done.stderr
+    assert kube.cluster.get(migration_job(ws.stack, "db", "complete", "01_hourly_fahrenheit")) is not None
+    status = json.loads(sym.run("migrate", "status", "--json", check=True).stdout)["migrations"]
+    assert {m["state"] for m in status} == {"complete"}
+    refused = sym.run("backup", "db")
+    assert refused.returncode == 2 and "inside the cluster" in refused.stderr and "Traceback" not in refused.stderr
+    ws.close()
