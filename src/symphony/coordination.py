@@ -38,12 +38,16 @@ class Migrations:
 
     @property
     def todo(self) -> list[Migration]:
-        return [m for m in self.files if self.states.get(m.name, "pending") in ("pending", "rolled_back")]
+        from symphony.migrations.deploy import todo
+
+        return todo(self.files, self.states)
 
     @property
     def active(self) -> str | None:
         """The migration both versions share (or one a crash left half-started, or whose undo failed)."""
-        return next((n for n, s in self.states.items() if s in ("active", "starting", "failed")), None)
+        from symphony.migrations.deploy import active
+
+        return active(self.states)
 
     @property
     def interrupted(self) -> str | None:

@@ -13,6 +13,18 @@ from typing import Any
 from symphony.migrations.engine import Engine
 from symphony.migrations.model import Migration, load_migrations
 
+ACTIVE_STATES = ("active", "starting", "failed")  # shared by both versions, half-started, or its undo failed
+
+
+def todo(migrations: list[Migration], states: dict[str, str]) -> list[Migration]:
+    """The migrations still to start: never started, or rolled back."""
+    return [m for m in migrations if states.get(m.name, "pending") in ("pending", "rolled_back")]
+
+
+def active(states: dict[str, str]) -> str | None:
+    """The one migration that is active (or half-started, or whose undo failed), if any."""
+    return next((n for n, s in states.items() if s in ACTIVE_STATES), None)
+
 
 @dataclass
 class Pending:
@@ -24,11 +36,11 @@ class Pending:
 
     @property
     def todo(self) -> list[Migration]:
-        return [m for m in self.migrations if self.states.get(m.name, "pending") in ("pending", "rolled_back")]
+        return todo(self.migrations, self.states)
 
     @property
     def active(self) -> str | None:
-        return next((n for n, s in self.states.items() if s in ("active", "starting", "failed")), None)
+        return active(self.states)
 
 
 def pending(folder: Path, url: str | None, service: str = "db") -> Pending:

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from symphony.errors import UsageError
-from symphony.migrations.deploy import expand
+from symphony.migrations.deploy import active, expand
 from symphony.migrations.engine import Engine
 
 
@@ -30,11 +30,9 @@ def run(action: str, folder: str, url_env: str, backups: str | None, keep: int,
         done = engine.complete()
         return [done] if done else []
     if action == "rollback":
-        if migration is not None:
-            active = [r.name for r in engine.records().values() if r.state in ("active", "starting", "failed")]
-            if migration not in active:
-                say(f"{migration} is not active: nothing to roll back")
-                return []
+        if migration is not None and active({r.name: r.state for r in engine.records().values()}) != migration:
+            say(f"{migration} is not active: nothing to roll back")
+            return []
         undone = engine.rollback()
         return [undone] if undone else []
     return expand("db", Path(folder), url, lambda: _backup(url, backups, keep), lambda _s, m: say(m))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from symphony.errors import RuntimeFailure
-from symphony.migrations.deploy import expand
+from symphony.migrations.deploy import active, expand
 from symphony.migrations.engine import Engine
 from symphony.migrations.model import load_migrations
 from symphony.runtimes.base import Events
@@ -47,6 +47,5 @@ class LocalMigrator:
 
     def rollback(self, name: str, events: Events) -> None:
         engine = self._engine(events)
-        active = [r.name for r in engine.records().values() if r.state in ("active", "starting", "failed")]
-        if name in active:
+        if active({r.name: r.state for r in engine.records().values()}) == name:
             engine.rollback()
