@@ -153,3 +153,20 @@ def test_a_malformed_migration_file_names_the_file_and_field(make_stack):
     (sym.folder / "migrations" / "02_typo.yaml").write_text("operations:\n  - add_colum: {table: notes}\n")
     out = sym.run("plan")
     assert out.returncode == 2 and "did you mean 'add_column'" in out.stderr, out.stderr
+
+
+def test_migrations_by_hand_are_refused_clearly_when_they_cannot_run(make_stack):
+    """A half-started migration is never completed by hand, and a stopped database is named, not a traceback."""
+    sym, _ = make(make_stack)
+    sym.run("up", check=True)
+    with psycopg.connect(db_url(sym), autocommit=True) as conn:  # what a kill -9 mid-start leaves
+        conn.execute("UPDATE symphony_migrate.migrations SET state = 'starting' WHERE name = '01_notes'")
+    refused = sym.run("migrate", "complete")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+    assert "01_notes is starting" in refused.stderr and "migrate start resumes it" in refused.stderr
+    with psycopg.connect(db_url(sym), autocommit=True) as conn:
+        conn.execute("UPDATE symphony_migrate.migrations SET state = 'complete' WHERE name = '01_notes'")
+    sym.run("down", check=True)
+    stopped = sym.run("migrate", "status")
+    assert stopped.returncode == 2 and "db is not running" in stopped.stderr and "symphony up" in stopped.stderr
+    assert "Traceback" not in stopped.stderr

@@ -123,7 +123,7 @@ def expand(stack: Stack, name: str, migrator: Migrator, prior: Resource | None, 
     if not todo and not resume:
         return []
     started = todo if todo else [resume] if resume else []
-    events(name, f"expand: {', '.join(started)} (backup first)")
+    events(name, f"expand: {', '.join(started)} (backup first)" if todo else f"expand: resume {resume}")
     try:
         migrator.start(started, events)
     except Exception:

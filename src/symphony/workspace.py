@@ -183,6 +183,9 @@ class Workspace:
         names touched."""
         name, spec, outputs = self.database(service, need_migrations=True)
         migrator = self.runtime.migrator(name, spec, outputs)
+        if not coordination.status(self.stack, name, migrator, self.state.resource(name)).known:
+            raise UsageError(f"{name} is not running: its migrations cannot be read or changed now",
+                             fix="symphony up first")
         if action == "status":
             return coordination.rows(self.stack, name, migrator, self.state.resource(name))
         with self.lock(f"migrate {action}"):
@@ -193,10 +196,15 @@ class Workspace:
                     coordination.record(res, started=started, active=started[-1])
                     self.state.put_resource(res)
                 return started
-            active = coordination.status(self.stack, name, migrator, res).active
+            found = coordination.status(self.stack, name, migrator, res)
+            active = found.active
             if active is None:
                 return []
             if action == "complete":
+                if found.states.get(active) != "active":
+                    raise UsageError(f"migration {active} is {found.states.get(active)} (a crash interrupted its "
+                                     "start, or its undo failed): completing it could drop data still needed",
+                                     fix="symphony migrate start resumes it; symphony migrate rollback undoes it")
                 migrator.complete(active, events)
                 if res is not None:
                     coordination.record(res, active=None)
