@@ -155,3 +155,28 @@ def test_a_start_killed_in_the_middle_of_its_backfill_resumes_where_it_stopped(d
     engine.complete()
     assert sql("SELECT count(*) FROM readings") == [(60000,)]
     json.dumps(events)
+
+
+def test_a_start_whose_undo_fails_is_marked_failed_and_rolled_back_later(engine, sql, monkeypatch):
+    """Never resumed as if a crash had interrupted it, never contracted: `migrate rollback` retries the undo."""
+    readings(engine)
+    bad = migration("02_bad", """
+    operations:
+      - add_column: {table: readings, column: {name: x, type: int}}
+      - sql: {up: "SELECT 1/0"}
+    """)
+    undo = type(engine)._undo
+
+    def broken(self, *args):
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(type(engine), "_undo", broken)
+    with pytest.raises(Exception, match="its undo failed too: connection lost"):
+        engine.start(bad, 1)
+    assert engine.records()["02_bad"].state == "failed"
+    assert engine.repair() is None  # not taken for an interrupted start
+    monkeypatch.setattr(type(engine), "_undo", undo)
+    assert engine.rollback() == "02_bad"
+    assert engine.records()["02_bad"].state == "rolled_back"
+    assert sql("SELECT count(*) FROM information_schema.columns WHERE table_name='readings' "
+               "AND column_name LIKE '%x'") == [(0,)]

@@ -166,7 +166,13 @@ class Engine:
         except Exception as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.events(f"{migration.name}: start failed ({message}); rolling back")
-            self._undo(conn, ctx, ops, version)
+            try:
+                self._undo(conn, ctx, ops, version)
+            except Exception as undo:  # left as it is, marked failed: never resumed, never contracted
+                why = str(undo).splitlines()[0] if str(undo) else type(undo).__name__
+                self._set_state(conn, migration.name, "failed", f"start failed: {message}; undo failed: {why}")
+                raise RuntimeFailure(f"migration {migration.name} failed to start: {message}; its undo failed "
+                                     f"too: {why}", fix="symphony migrate rollback retries the undo") from None
             self._set_state(conn, migration.name, "rolled_back", f"start failed: {message}")
             raise RuntimeFailure(f"migration {migration.name} failed to start: {message}",
                                 fix="it was rolled back; fix the migration file and deploy again") from None

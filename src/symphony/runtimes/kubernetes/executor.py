@@ -184,8 +184,9 @@ class KubeMigrator:
     def start(self, names: list[str], events: Events) -> None:
         try:
             self._run(migration_job(self.stack, self.service, "start", names[-1]), events)
-        except RuntimeFailure as exc:
-            raise RuntimeFailure(f"migration {names[-1]} failed to start: {exc}") from None
+        except RuntimeFailure as exc:  # one Job runs them all: it cannot say which step failed
+            what = f"migration {names[0]}" if len(names) == 1 else f"one of migrations {', '.join(names)}"
+            raise RuntimeFailure(f"{what} failed to start: {exc}") from None
 
     def complete(self, name: str, events: Events) -> None:
         try:
