@@ -106,6 +106,9 @@ def plan_entries(found: Migrations, change: Any) -> list[dict[str, Any]]:
             change.action = "migrate"
         names = ", ".join(m.name for m in found.todo)
         change.reasons.append(f"{len(found.todo)} pending migration(s): {names} (backup first)")
+    elif found.active and found.states.get(found.active) == "failed":
+        change.reasons.append(f"migration {found.active} failed to start and its undo failed too: "
+                              "symphony migrate rollback retries the undo")
     elif found.active and not found.interrupted:
         if change.action == "noop":
             change.action = "migrate"
@@ -174,8 +177,9 @@ def finish(stack: Stack, name: str, migrator: Migrator, resources: dict[str, Res
     if active is None or not found.known:
         return None
     if found.states.get(active) != "active":  # half-started, or its undo failed: never contract that
-        events(name, f"migration {active} is {found.states.get(active)}: the next deploy resumes it "
-                     "(or symphony migrate rollback undoes it)")
+        nxt = "the next deploy resumes it" if found.states.get(active) == "starting" else "its undo failed"
+        events(name, f"migration {active} is {found.states.get(active)}: {nxt} (symphony migrate rollback "
+                     "undoes it)")
         return "active", active
     newest = latest(stack, name)
     readers = users(stack, name)

@@ -268,3 +268,15 @@ def test_an_unrelated_failure_does_not_hold_the_contract(tmp_path, state, runtim
         apply(changed, runtime, state)
     assert set(info.value.failures) == {"other"}
     assert runtime.migrations["db"]["01_celsius"] == "complete"
+
+
+def test_a_migration_whose_undo_failed_is_neither_resumed_nor_contracted(tmp_path, state, runtime):
+    apply(stack(tmp_path, "v1", V1), runtime, state)
+    runtime.migrations["db"]["01_celsius"] = "failed"  # its start failed, and so did its undo
+    v2 = stack(tmp_path, "v2", V2)
+    made = plan(v2, runtime, state)
+    assert any("undo failed too: symphony migrate rollback retries the undo" in r for r in made.change("db").reasons)
+    runtime.log.clear()
+    apply(v2, runtime, state)
+    assert [c for c in migration_calls(runtime) if c[0] in ("start", "complete")] == []
+    assert runtime.migrations["db"]["01_celsius"] == "failed"
