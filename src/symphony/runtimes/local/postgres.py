@@ -38,7 +38,7 @@ def find_bindir(version: int) -> Path:
     hint = f" (found version {', '.join(map(str, others))}: set postgres.version to it)" if others else ""
     raise RuntimeFailure(
         f"PostgreSQL {version} server binaries not found{hint}",
-        fix=f"run 'make postgres' or 'apt-get install -y postgresql-{version}'",
+        fix=f"run 'make system' or 'apt-get install -y postgresql-{version}'",
     )
 
 
