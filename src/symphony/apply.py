@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from symphony import coordination
 from symphony.desired import deployment, deployment_from_config, known_outputs
-from symphony.errors import ApplyError, PlanError
+from symphony.errors import ApplyError, PlanError, SymphonyError
 from symphony.graph import Graph
 from symphony.migrations.versions import service_schemas
 from symphony.plan import Change, Plan
@@ -276,8 +276,6 @@ class _StepFailed(Exception):
 
 def _message(exc: BaseException) -> str:
     """What a step's failure says: a SymphonyError's own words (its fix included), else the bug's type."""
-    from symphony.errors import SymphonyError
-
     if isinstance(exc, SymphonyError | _StepFailed):
         return str(exc)
     text = str(exc).splitlines()[0] if str(exc) else ""

@@ -15,39 +15,23 @@ The engine records what it did on the database's resource (`migrations`: the one
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from symphony.errors import SymphonyError
+from symphony.migrations.deploy import Pending
 from symphony.migrations.versions import service_schemas, versions
 from symphony.runtimes.base import Events, Migrator, Resource
 from symphony.spec import Stack
 
-if TYPE_CHECKING:  # the migration models load only for stacks with migrations (the CLI starts faster)
-    from symphony.migrations.model import Migration
-
 
 @dataclass
-class Migrations:
+class Migrations(Pending):
     """A database's migration files against what the database has (or what was recorded)."""
 
-    service: str
-    files: list[Migration]
-    states: dict[str, str] = field(default_factory=dict)  # name -> pending, active, complete, rolled_back...
     known: bool = True  # False: the database is not running and has the facts (asked once it runs)
-
-    @property
-    def todo(self) -> list[Migration]:
-        from symphony.migrations.deploy import todo
-
-        return todo(self.files, self.states)
-
-    @property
-    def active(self) -> str | None:
-        """The migration both versions share (or one a crash left half-started, or whose undo failed)."""
-        from symphony.migrations.deploy import active
-
-        return active(self.states)
+    rows: list[dict[str, Any]] | None = None  # the database's own rows, when it was asked
 
     @property
     def interrupted(self) -> str | None:
@@ -63,7 +47,7 @@ def status(stack: Stack, name: str, migrator: Migrator, prior: Resource | None) 
     files = load_migrations(spec.migrations)
     rows = migrator.status()
     if rows is not None:
-        return Migrations(name, files, {r["name"]: r["state"] for r in rows})
+        return Migrations(name, files, {r["name"]: r["state"] for r in rows}, rows=rows)
     if not migrator.recorded:
         return Migrations(name, files, known=False)
     recorded = prior.config if prior is not None else {}
@@ -73,15 +57,13 @@ def status(stack: Stack, name: str, migrator: Migrator, prior: Resource | None) 
     return Migrations(name, files, states)
 
 
-def rows(stack: Stack, name: str, migrator: Migrator, prior: Resource | None) -> list[dict[str, Any]]:
+def rows(stack: Stack, found: Migrations) -> list[dict[str, Any]]:
     """`symphony migrate status`: each migration with its state and version schema."""
-    found = migrator.status()
-    if found is not None:
-        return found
-    known = status(stack, name, migrator, prior)
-    spec = stack.services[name].postgres
+    if found.rows is not None:
+        return found.rows
+    spec = stack.services[found.service].postgres
     assert spec is not None and spec.migrations is not None
-    return [{"name": n, "state": known.states.get(n, "pending"), "version_schema": v}
+    return [{"name": n, "state": found.states.get(n, "pending"), "version_schema": v}
             for n, v in versions(spec.migrations)]
 
 
@@ -116,11 +98,12 @@ def plan_entries(found: Migrations, change: Any) -> list[dict[str, Any]]:
     return out
 
 
-def expand(stack: Stack, name: str, migrator: Migrator, prior: Resource | None, events: Events) -> list[str]:
+def expand(stack: Stack, name: str, migrator: Migrator, prior: Resource | None, events: Events,
+           found: Migrations | None = None) -> list[str]:
     """Resume a start a crash interrupted, then start what is pending (the runtime backs up first).
     Returns the names started. If starting fails, what this expand started is undone (never a
     migration that was active before it: releases may read it) and the error raised."""
-    found = status(stack, name, migrator, prior)
+    found = found or status(stack, name, migrator, prior)
     todo = [m.name for m in found.todo]
     resume = found.interrupted
     if not todo and not resume:
@@ -205,7 +188,7 @@ def finish(stack: Stack, name: str, migrator: Migrator, resources: dict[str, Res
     return "complete", active
 
 
-def _quietly(step: Any, name: str, migration: str, events: Events) -> bool:
+def _quietly(step: Callable[[str, Events], None], name: str, migration: str, events: Events) -> bool:
     """Run an undo whose failure must not hide the failure that called for it; False if it failed."""
     try:
         step(migration, events)

@@ -10,6 +10,7 @@ Every command of the CLI is a method here; the CLI only parses arguments and ren
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,20 +184,20 @@ class Workspace:
         names touched."""
         name, spec, outputs = self.database(service, need_migrations=True)
         migrator = self.runtime.migrator(name, spec, outputs)
-        if not coordination.status(self.stack, name, migrator, self.state.resource(name)).known:
-            raise UsageError(f"{name} is not running: its migrations cannot be read or changed now",
-                             fix="symphony up first")
-        if action == "status":
-            return coordination.rows(self.stack, name, migrator, self.state.resource(name))
-        with self.lock(f"migrate {action}"):
+        with self.lock(f"migrate {action}") if action != "status" else contextlib.nullcontext():
             res = self.state.resource(name)
+            found = coordination.status(self.stack, name, migrator, res)
+            if not found.known:
+                raise UsageError(f"{name} is not running: its migrations cannot be read or changed now",
+                                 fix="symphony up first")
+            if action == "status":
+                return coordination.rows(self.stack, found)
             if action == "start":
-                started = coordination.expand(self.stack, name, migrator, res, events)
+                started = coordination.expand(self.stack, name, migrator, res, events, found)
                 if res is not None and started:
                     coordination.record(res, started=started, active=started[-1])
                     self.state.put_resource(res)
                 return started
-            found = coordination.status(self.stack, name, migrator, res)
             active = found.active
             if active is None:
                 return []

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from symphony.migrations.engine import Engine
-from symphony.migrations.model import Migration, load_migrations
+if TYPE_CHECKING:  # the engine (psycopg) and the models load when a migration is read or run, not at start-up
+    from symphony.migrations.model import Migration
 
 ACTIVE_STATES = ("active", "starting", "failed")  # shared by both versions, half-started, or its undo failed
 
@@ -45,6 +45,9 @@ class Pending:
 
 def pending(folder: Path, url: str | None, service: str = "db") -> Pending:
     """The migrations of `folder` and their state in the database at `url` (unreachable: all pending)."""
+    from symphony.migrations.engine import Engine
+    from symphony.migrations.model import load_migrations
+
     migrations = load_migrations(folder)
     out = Pending(service, migrations)
     if url is None:
@@ -61,6 +64,8 @@ def expand(service: str, folder: Path, url: str, backup: Callable[[], list[Any]]
            ) -> list[str]:
     """Repair a crashed start, back up, then apply what is pending: all but the last through start and
     complete, the last through start only. Returns the names started."""
+    from symphony.migrations.engine import Engine
+
     engine = Engine(url, events=lambda m: events(service, m))
     engine.repair()
     state = pending(folder, url, service)

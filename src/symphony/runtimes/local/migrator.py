@@ -38,9 +38,8 @@ class LocalMigrator:
             return None
 
     def start(self, names: list[str], events: Events) -> None:
-        self._engine(events)
-        assert self.url is not None
-        expand(self.name, self.folder, self.url, self.backup, events)
+        self._engine(events)  # a clear error if the database is not running
+        expand(self.name, self.folder, str(self.url), self.backup, events)
 
     def complete(self, name: str, events: Events) -> None:
         self._engine(events).complete()

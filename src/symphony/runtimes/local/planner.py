@@ -106,19 +106,29 @@ def _setting(detail: str) -> str:
     return detail.split(":")[0].removeprefix("settings.")
 
 
-def _plan_service(want: Desired, res: Resource | None, obs: Observed | None) -> Planned:
-    ch = Planned("noop")
+def _against_record(want: Desired, res: Resource | None, new: Planned, changed: str) -> Planned | None:
+    """What the recorded config calls for: `new` when nothing is recorded, `changed` when the outputs it
+    uses are known only after apply or its config differs; None when it matches."""
     if res is None:
-        return Planned("create", ["new service"])
+        return new
     if want.config_hash is None:
-        return Planned("update", [f"uses {', '.join(sorted(set(want.unknown)))}, known only after apply"])
+        return Planned(changed, [f"uses {', '.join(sorted(set(want.unknown)))}, known only after apply"])
     if res.config_hash != want.config_hash:
-        ch.action = "update"
-        ch.details = diff(_recorded(res), want.config)
-        ch.reasons = _config_reasons(ch.details) or ["a value it uses from another service changed"]
-    elif obs is not None and obs.is_up and obs.config_hash not in (None, want.config_hash):
-        ch.action = "update"
-        ch.reasons = ["drift: what runs differs from what was applied"]
+        details = diff(_recorded(res), want.config)
+        return Planned(changed, _config_reasons(details) or ["a value it uses from another service changed"],
+                       details)
+    return None
+
+
+def _plan_service(want: Desired, res: Resource | None, obs: Observed | None) -> Planned:
+    ch = _against_record(want, res, Planned("create", ["new service"]), "update")
+    if res is None or want.config_hash is None:
+        assert ch is not None
+        return ch
+    if ch is None:
+        ch = Planned("noop")
+        if obs is not None and obs.is_up and obs.config_hash not in (None, want.config_hash):
+            ch = Planned("update", ["drift: what runs differs from what was applied"])
     why = _not_running(obs)
     if why:
         if ch.action == "noop":
@@ -133,17 +143,12 @@ def _config_reasons(details: list[str]) -> list[str]:
 
 
 def _plan_job(want: Desired, res: Resource | None, obs: Observed | None, schedule: str | None) -> Planned:
-    ch = Planned("noop")
     if obs is not None and obs.state == "running":
         return Planned("noop", busy=True)  # running now (on its schedule): leave it be
-    if res is None:
-        return Planned("run", ["new job: never ran"])
-    if want.config_hash is None:
-        return Planned("run", [f"uses {', '.join(sorted(set(want.unknown)))}, known only after apply"])
-    if res.config_hash != want.config_hash:
-        ch.action = "run"
-        ch.details = diff(_recorded(res), want.config)
-        ch.reasons = _config_reasons(ch.details) or ["a value it uses from another service changed"]
-    elif ch.action == "noop" and schedule and obs is None and res.status != "failed":
-        ch.action, ch.reasons = "schedule", [f"schedule '{schedule}' is not registered (the platform was down)"]
-    return ch
+    ch = _against_record(want, res, Planned("run", ["new job: never ran"]), "run")
+    if ch is not None:
+        return ch
+    assert res is not None
+    if schedule and obs is None and res.status != "failed":
+        return Planned("schedule", [f"schedule '{schedule}' is not registered (the platform was down)"])
+    return Planned("noop")

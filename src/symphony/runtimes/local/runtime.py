@@ -65,8 +65,7 @@ class LocalRuntime:
     # ------------------------------------------------------------------ observe
     def observe(self, recorded: dict[str, Resource] | None = None, names: set[str] | None = None
                 ) -> dict[str, Observed]:
-        volumes = [n for n, s in (self.stack.services.items() if self.stack else []) if s.kind == "postgres"]
-        volumes += [n for n, r in (recorded or {}).items() if r.kind == "postgres" and n not in volumes]
+        volumes = self._databases(recorded)
         units: dict[str, Any] = {}
         frontends: dict[str, str] = {}
         if self.agent.running() or self.agent.has_work():
@@ -360,16 +359,17 @@ class LocalRuntime:
             events(name, "stopped")
         return []
 
-    def volumes(self, recorded: dict[str, Resource] | None = None) -> list[str]:
+    def _databases(self, recorded: dict[str, Resource] | None) -> list[str]:
+        """Services that keep a volume: postgres in the spec, or remembered as postgres."""
         names = [n for n, s in (self.stack.services.items() if self.stack else []) if s.kind == "postgres"]
-        names += [n for n, r in (recorded or {}).items() if r.kind == "postgres" and n not in names]
-        return [str(self.layout.volume(n)) for n in names if self.layout.volume(n).exists()]
+        return names + [n for n, r in (recorded or {}).items() if r.kind == "postgres" and n not in names]
+
+    def volumes(self, recorded: dict[str, Resource] | None = None) -> list[str]:
+        return [str(self.layout.volume(n)) for n in self._databases(recorded) if self.layout.volume(n).exists()]
 
     def destroy(self, events: Events, recorded: dict[str, Resource] | None = None) -> list[str]:
-        names = [n for n, s in (self.stack.services.items() if self.stack else []) if s.kind == "postgres"]
-        names += [n for n, r in (recorded or {}).items() if r.kind == "postgres" and n not in names]
         self.stop_all(events)
-        removed = self.destroy_volumes(names, events)
+        removed = self.destroy_volumes(self._databases(recorded), events)
         self.destroy_all()
         return [str(p) for p in removed]
 
