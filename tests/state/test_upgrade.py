@@ -92,3 +92,17 @@ def test_kubernetes_objects_of_schema_1_move_to_the_runtimes_private_record(tmp_
     assert deployed.private["objects"] == [deployment] and "objects" not in deployed.config
     store.close()
     assert StateStore(tmp_path / "state.db").resource("api").private["source"] == "abc123"  # upgraded once
+
+
+def test_a_state_store_from_a_newer_symphony_is_refused_untouched(tmp_path: Path) -> None:
+    import pytest
+
+    from symphony.errors import StateError
+
+    StateStore(tmp_path / "state.db").close()
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        db.execute("UPDATE meta SET value = '9' WHERE key = 'schema_version'")
+    with pytest.raises(StateError, match="written by a newer Symphony"):
+        StateStore(tmp_path / "state.db")
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("9",)

@@ -127,7 +127,11 @@ class StateStore:
         """Bring a state store written by an older Symphony to this schema, in one transaction."""
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         version = int(row[0]) if row else SCHEMA_VERSION
-        if version >= SCHEMA_VERSION:
+        if version > SCHEMA_VERSION:
+            self._db.close()
+            raise StateError(f"the state store {self.path} was written by a newer Symphony (state schema {version}, "
+                             f"this one knows {SCHEMA_VERSION})", fix="upgrade Symphony; nothing was changed")
+        if version == SCHEMA_VERSION:
             return
         with self.transaction():
             for table in ("resources", "deployments"):
