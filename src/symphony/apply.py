@@ -254,15 +254,10 @@ class _Walk:
             if outcome is None or res is None:
                 continue
             what, migration = outcome
-            if what == "complete":
-                coordination.record(res, active=None)
-            elif what == "rolled_back":
-                coordination.record(res, active=None, forget=migration)
-            else:
-                coordination.record(res, active=migration)
-                if what == "rollback_failed":
-                    self.result.failed[name] = f"migration: the rollback of {migration} failed; it stays active " \
-                                               "(symphony migrate rollback retries it)"
+            coordination.settle(res, what, migration)
+            if what == "rollback_failed":
+                self.result.failed[name] = f"migration: the rollback of {migration} failed; it stays active " \
+                                           "(symphony migrate rollback retries it)"
             self.state.put_resource(res)
 
 

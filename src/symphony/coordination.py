@@ -126,6 +126,16 @@ def record(res: Resource, started: list[str] | None = None, active: str | None =
     res.config = {**res.config, "migrations": done, "migration_active": active}
 
 
+def settle(res: Resource, outcome: str, migration: str) -> None:
+    """Record what became of `migration`: complete, rolled_back, or still active (rollback_failed too)."""
+    if outcome == "complete":
+        record(res, active=None)
+    elif outcome == "rolled_back":
+        record(res, active=None, forget=migration)
+    else:
+        record(res, active=migration)
+
+
 def users(stack: Stack, database: str) -> dict[str, str]:
     """Every service and job that reads a version of `database`, with the version it should read."""
     out = {}

@@ -207,13 +207,10 @@ class Workspace:
                                      "start, or its undo failed): completing it could drop data still needed",
                                      fix="symphony migrate start resumes it; symphony migrate rollback undoes it")
                 migrator.complete(active, events)
-                if res is not None:
-                    coordination.record(res, active=None)
             else:
                 migrator.rollback(active, events)
-                if res is not None:
-                    coordination.record(res, active=None, forget=active)
             if res is not None:
+                coordination.settle(res, "complete" if action == "complete" else "rolled_back", active)
                 self.state.put_resource(res)
             return [active]
 
