@@ -12,6 +12,12 @@ and keeps the longest lock wait it saw (with the waiting and the blocking statem
       then the load switches, connection by connection, to the NEW version (SET search_path TO
       public_02_temp_f, column temp_c), as a rollout would, and complete runs under that load (the
       old version must not run during complete: complete renames temp).
+  (a2) symphony_rollback: a fresh table, the same load; start under the old version, the rollout to
+      the new version (a second of its inserts and updates through the view), then the rollback of
+      that release: every connection back to the old version (SET search_path TO public, column
+      temp), and engine.rollback under that load (it drops the version schema, the trigger, the
+      shadow column and the index). Then the rows the new version inserted must read the same to the
+      old version, and the table must be as it was (no temp_c/temp_f, no version schema).
   (b) naive: the same table rebuilt, the same load, and the plain statements: RENAME COLUMN, ADD
       COLUMN, one UPDATE of every row, CREATE INDEX (not concurrently). The load switches to the new
       column name the moment the rename commits (the best a naive deploy can do), so what it
@@ -75,8 +81,10 @@ SAMPLER_APP = "bench-sampler"
 
 # The load process. argv: dsn column0 column1 search_path1 rate connections out max_id.
 # SIGUSR1: every connection switches to phase 1 (column1, and SET search_path if search_path1 is not
-# "-") before its next query; once all have, OUT.switched appears. SIGTERM (or OUT.stop appearing):
-# stop, write every query as [start (epoch s), duration ms, ok, kind, error, phase] to OUT.
+# "-") before its next query; once all have, OUT.switched appears. SIGUSR2: every connection switches
+# to phase 2, the old version again (column0, and SET search_path TO public if search_path1 is not
+# "-"); once all have, OUT.switched2 appears. SIGTERM (or OUT.stop appearing): stop, write every query
+# as [start (epoch s), duration ms, ok, kind, error, phase, id inserted or None] to OUT.
 LOAD = r'''
 import json, os, random, signal, sys, threading, time
 import psycopg
@@ -85,11 +93,12 @@ dsn, col0, col1, path1, rate, connections, out, max_id = sys.argv[1:9]
 rate, connections, max_id = float(rate), int(connections), int(max_id)
 stop = threading.Event()
 phase = [0]
-switched = [0]
+switched = {1: 0, 2: 0}
 records = []
 lock = threading.Lock()
 signal.signal(signal.SIGTERM, lambda *_: stop.set())
 signal.signal(signal.SIGUSR1, lambda *_: phase.__setitem__(0, 1))
+signal.signal(signal.SIGUSR2, lambda *_: phase.__setitem__(0, 2))
 KINDS = ("point", "range", "insert", "update")
 
 
@@ -100,16 +109,20 @@ def query(kind, col):
         i = random.randint(1, max_id)
         return f"SELECT count(*), avg({col}) FROM readings WHERE id BETWEEN %s AND %s", (i, i + 50)
     if kind == "insert":
-        return (f"INSERT INTO readings (station, observed_at, {col}) VALUES (%s, now(), %s)",
+        return (f"INSERT INTO readings (station, observed_at, {col}) VALUES (%s, now(), %s) RETURNING id",
                 (f"s{random.randint(0, 499)}", random.uniform(-20, 35)))
     return f"UPDATE readings SET {col} = %s WHERE id = %s", (random.uniform(-20, 35), random.randint(1, max_id))
+
+
+def search_path(my_phase):
+    return path1 if my_phase == 1 else "public"
 
 
 def connect(my_phase):
     conn = psycopg.connect(dsn, autocommit=True, application_name="bench-load")
     conn.execute("SET statement_timeout = '60s'")
     if my_phase and path1 != "-":
-        conn.execute(f"SET search_path TO {path1}")
+        conn.execute(f"SET search_path TO {search_path(my_phase)}")
     return conn
 
 
@@ -120,30 +133,33 @@ def worker():
     next_at = time.perf_counter() + random.random() * interval
     while not stop.is_set():
         if phase[0] != my_phase:
-            my_phase = phase[0]
+            previous, my_phase = my_phase, phase[0]
             if path1 != "-":
-                conn.execute(f"SET search_path TO {path1}")
+                conn.execute(f"SET search_path TO {search_path(my_phase)}")
             with lock:
-                switched[0] += 1
-                if switched[0] == connections:
-                    open(out + ".switched", "w").close()
+                for p in range(previous + 1, my_phase + 1):  # a connection that slept through phase 1 counts too
+                    switched[p] += 1
+                    if switched[p] == connections:
+                        open(out + ".switched" + ("" if p == 1 else str(p)), "w").close()
         now = time.perf_counter()
         if now < next_at:
             time.sleep(min(next_at - now, 0.02))
             continue
         next_at += interval
         kind = random.choice(KINDS)
-        sql, params = query(kind, col1 if my_phase else col0)
+        sql, params = query(kind, col1 if my_phase == 1 else col0)
         started = time.time()
         t0 = time.perf_counter()
-        ok, error = True, None
+        ok, error, new_id = True, None, None
         try:
-            conn.execute(sql, params)
+            cur = conn.execute(sql, params)
+            if kind == "insert":
+                new_id = cur.fetchone()[0]
         except psycopg.Error as exc:
             ok, error = False, type(exc).__name__
         elapsed = (time.perf_counter() - t0) * 1000
         with lock:
-            records.append((started, elapsed, ok, kind, error, my_phase))
+            records.append((started, elapsed, ok, kind, error, my_phase, new_id))
         if conn.closed:
             try:
                 conn = connect(my_phase)
@@ -195,11 +211,12 @@ class Load:
                 raise SystemExit("the load process did not start")
             time.sleep(0.02)
 
-    def switch(self, wait: bool = True) -> float:
-        """Every connection to phase 1; returns when all have switched (if wait), in seconds."""
+    def switch(self, wait: bool = True, phase: int = 1) -> float:
+        """Every connection to `phase` (1: the new version, 2: back to the old one); returns when all
+        have switched (if wait), in seconds."""
         t0 = time.time()
-        self.proc.send_signal(signal.SIGUSR1)
-        done = Path(f"{self.out}.switched")
+        self.proc.send_signal(signal.SIGUSR1 if phase == 1 else signal.SIGUSR2)
+        done = Path(f"{self.out}.switched" + ("" if phase == 1 else str(phase)))
         while wait and not done.exists():
             if time.time() - t0 > 30 or self.proc.poll() is not None:
                 raise SystemExit("the load did not switch versions")
@@ -234,7 +251,7 @@ class LockSampler:
 
     QUERY = """
         SELECT l.pid, l.waitstart, a.application_name, l.locktype, l.mode, l.relation::regclass::text,
-               extract(epoch FROM now() - l.waitstart) * 1000, left(a.query, 160),
+               extract(epoch FROM clock_timestamp() - l.waitstart) * 1000, left(a.query, 160),
                (SELECT string_agg(b.application_name || ': ' || left(b.query, 160), ' | ')
                   FROM pg_stat_activity b WHERE b.pid = ANY (pg_blocking_pids(l.pid)))
           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
@@ -245,10 +262,11 @@ class LockSampler:
     ACTIVITY = """
         SELECT a.pid, a.query_start, a.application_name, a.backend_type,
                coalesce(a.wait_event_type || ':' || a.wait_event, 'running (CPU or not instrumented)'),
-               extract(epoch FROM now() - a.query_start) * 1000, left(a.query, 100)
+               extract(epoch FROM clock_timestamp() - a.query_start) * 1000, left(a.query, 100)
           FROM pg_stat_activity a
          WHERE a.pid <> pg_backend_pid()
-           AND ((a.application_name = %s AND a.state = 'active' AND now() - a.query_start > interval '20 ms')
+           AND ((a.application_name = %s AND a.state = 'active'
+                 AND clock_timestamp() - a.query_start > interval '20 ms')
                 OR a.backend_type IN ('autovacuum worker', 'checkpointer', 'walwriter', 'background writer')
                    AND a.wait_event_type IS DISTINCT FROM 'Activity')
     """
@@ -466,6 +484,100 @@ def symphony_scenario(folder: Path, dsn: str, args: argparse.Namespace) -> dict[
     }
 
 
+def symphony_rollback_scenario(folder: Path, dsn: str, args: argparse.Namespace) -> dict[str, Any]:
+    """start under the old version, the rollout of the new one, its rollback, then engine.rollback()."""
+    _table(dsn, args.rows)
+    marks: list[tuple[float, str]] = []
+
+    def event(message: str) -> None:
+        marks.append((time.time(), message.split(": ", 1)[-1]))
+        _log(f"  {message}")
+
+    engine = Engine(_with(dsn, application_name="symphony-engine"), events=event)
+    migration = parse_migration(MIGRATION, Path("02_temp_f.yaml"))
+    with (load_process(folder, _with(dsn, application_name=LOAD_APP), ("temp", "temp_c"), VERSION_SCHEMA,
+                       args.rate, args.connections, args.rows) as load,
+          LockSampler(dsn) as sampler):
+        time.sleep(1.0)  # a second of steady load before the change
+        t0 = time.time()
+        marks.append((t0, "start: check and bookkeeping"))
+        engine.start(migration, 0)
+        start_s = time.time() - t0
+        marks.append((time.time(), "after start (old version)"))
+        switch_s = load.switch()  # the rollout: the new release, through its version schema
+        t_deployed = time.time()
+        marks.append((t_deployed, "after rollout (new version)"))
+        _log(f"  load switched to the new version in {switch_s:.3f}s")
+        with psycopg.connect(dsn, autocommit=True) as conn:  # rows above it: the new version only
+            first_new = conn.execute("SELECT max(id) FROM readings").fetchone()
+        time.sleep(1.0)  # the new release writes: inserts and updates through the view
+        with psycopg.connect(dsn, autocommit=True) as conn:  # temp_f is gone after the rollback: look now
+            temp_f = conn.execute(f"SELECT count(*), count(temp_f) FROM {VERSION_SCHEMA}.readings WHERE id > %s",
+                                  (first_new[0] if first_new else 0,)).fetchone()
+        t_back = time.time()
+        marks.append((t_back, "rollback of the release: switching back"))
+        switch_back_s = load.switch(phase=2)  # the old release again (search_path public, column temp)
+        marks.append((time.time(), "after the switch back (old version)"))
+        _log(f"  load switched back to the old version in {switch_back_s:.3f}s")
+        t1 = time.time()
+        marks.append((t1, "rollback: running"))
+        engine.rollback()
+        rollback_s = time.time() - t1
+        marks.append((time.time(), "after rollback (old version)"))
+        time.sleep(1.0)
+        records = load.stop()
+    new_ids = [r[6] for r in records if r[5] == 1 and r[3] == "insert" and r[2]]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET search_path TO public")  # read as the old version does
+        load_rows = conn.execute("SELECT count(*), count(temp) FROM readings WHERE id > %s", (args.rows,)).fetchone()
+        readable = conn.execute("SELECT count(*) FROM readings WHERE id = ANY(%s) AND temp IS NOT NULL",
+                                (new_ids,)).fetchone()
+        columns = [r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND table_name = 'readings' ORDER BY ordinal_position").fetchall()]
+        schema = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (VERSION_SCHEMA,)).fetchone()
+        index = conn.execute("SELECT to_regclass('public.readings_station_at_idx')").fetchone()
+        triggers = [r[0] for r in conn.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'public.readings'::regclass AND NOT tgisinternal"
+        ).fetchall()]
+        state = conn.execute("SELECT state FROM symphony_migrate.migrations WHERE name = %s",
+                             (migration.name,)).fetchone()
+    during_deploy = [r for r in records if t0 <= r[0] <= t_deployed]
+    during_rollback = [r for r in records if t_back <= r[0] <= t1 + rollback_s + 1.0]
+    steps = []
+    for (at, name), (nxt, _n) in zip(marks, marks[1:], strict=False):
+        if at >= t0:
+            steps.append({"step": name, "at_s": round(at - t0, 2), "s": round(nxt - at, 3)})
+    leftovers = [c for c in columns if c in ("temp_c", "temp_f") or c.startswith("_symphony_")]
+    return {
+        **_summary(records),
+        "start_s": round(start_s, 2),
+        "switch_s": round(switch_s, 3),
+        "switch_back_s": round(switch_back_s, 3),
+        "rollback_s": round(rollback_s, 3),
+        **_locks(sampler, t0),
+        "during_deploy": {k: v for k, v in _summary(during_deploy).items() if k != "errors"},
+        "during_rollback": {k: v for k, v in _summary(during_rollback).items() if k != "errors"},
+        "old_version": {k: v for k, v in _summary([r for r in records if r[5] != 1]).items() if k != "errors"},
+        "new_version": {k: v for k, v in _summary([r for r in records if r[5] == 1]).items() if k != "errors"},
+        "slowest_queries": _slowest(records, marks, t0),
+        "steps": steps,
+        "new_version_updates": sum(1 for r in records if r[5] == 1 and r[3] == "update" and r[2]),
+        "new_version_rows": len(new_ids),
+        "new_version_rows_readable_by_old": readable[0] if readable else None,
+        "new_version_temp_f_before_rollback": {"rows": temp_f[0], "temp_f_not_null": temp_f[1]} if temp_f else None,
+        "load_rows": load_rows[0] if load_rows else None,
+        "load_rows_with_temp": load_rows[1] if load_rows else None,
+        "columns_after": columns,
+        "new_columns_left": leftovers,
+        "version_schema_gone": schema is None,
+        "index_gone": bool(index and index[0] is None),
+        "triggers_left": triggers,
+        "migration_state": state[0] if state else None,
+        "clean_after": not leftovers and schema is None and not triggers and bool(index and index[0] is None),
+    }
+
+
 def naive_scenario(folder: Path, dsn: str, args: argparse.Namespace, adapt: bool) -> dict[str, Any]:
     _table(dsn, args.rows)
     marks: list[tuple[float, str]] = []
@@ -519,6 +631,8 @@ def main() -> None:
         _log(f"{args.rows} rows, load {args.rate:g} q/s over {args.connections} connections")
         _log("(a) symphony")
         symphony = symphony_scenario(folder, dsn, args)
+        _log("(a2) symphony, rolled back: the new release rolled back, then the migration")
+        rollback = symphony_rollback_scenario(folder, dsn, args)
         _log("(b) naive, the load switching to temp_c as the rename commits")
         naive = naive_scenario(folder, dsn, args, adapt=True)
         _log("(b') naive, the load staying on the old release (column temp)")
@@ -527,8 +641,10 @@ def main() -> None:
             "benchmark": "migration", "cpus": os.cpu_count(), "rows": args.rows, "rate": args.rate,
             "connections": args.connections, "wall_s": round(time.time() - wall, 1),
             "targets_met": {"max_query_ms < 100": (symphony["max_query_ms"] or 0) < 100,
-                            "failed_queries == 0": symphony["failed_queries"] == 0},
-            "symphony": symphony, "naive": naive,
+                            "failed_queries == 0": symphony["failed_queries"] == 0,
+                            "rollback max_query_ms < 100": (rollback["max_query_ms"] or 0) < 100,
+                            "rollback failed_queries == 0": rollback["failed_queries"] == 0},
+            "symphony": symphony, "symphony_rollback": rollback, "naive": naive,
             "naive_old_release": {k: naive_old[k] for k in (
                 "queries", "failed_queries", "max_query_ms", "p99_query_ms", "errors", "total_s", "steps_s",
                 "longest_lock_wait_ms")},
@@ -537,6 +653,17 @@ def main() -> None:
                 "during start, then each connection switches (SET search_path TO public_02_temp_f, column "
                 "temp_c) before complete, as a rollout would: complete renames temp, so the old version must be "
                 "gone by then. start_s includes the batched backfill and the concurrent index build. "
+                "symphony_rollback: the same start and rollout, then the load goes back to the old version "
+                "(phase 2: search_path public, column temp) and engine.rollback runs under it; during_deploy "
+                "is from start until every connection is on the new version, during_rollback from the switch "
+                "back until a second after rollback returned. new_version_rows are the rows the new version "
+                "inserted (ids from RETURNING); _readable_by_old counts those the old version reads with a "
+                "temp (the rename is only a view until complete, so temp_c is temp). temp_f is the add_column's "
+                "shadow column: its trigger runs `up` only for the old version's writes, so the new version's "
+                "own inserts leave it NULL (the load's new version does not write temp_f): "
+                "new_version_temp_f_before_rollback reads it, through the view, for the rows inserted once every "
+                "connection was on the new version. Lock waits are aged with clock_timestamp() (now() is the "
+                "sampler's statement start, so a wait begun after it showed a negative age). "
                 "naive: the load switches to temp_c the moment the RENAME commits (the best a naive deploy can "
                 "do), so its latencies show the locking (the full-table UPDATE holds every row until it commits; "
                 "CREATE INDEX blocks writes); its failures are the queries caught in the switch. "
