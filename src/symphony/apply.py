@@ -139,8 +139,10 @@ class _Walk:
         for change in self.plan.changes:
             if change.action == "delete":
                 self._delete(change)
-        if self.command != "rollback":  # a rollback of a release leaves the schema's migrations as they are
+        if self.command != "rollback":
             self._finish_migrations()
+        elif not self.result.failed and not self.result.skipped:  # the schema too, when asked and no user is left
+            self._roll_back_schemas()
 
     # ------------------------------------------------------------------------------------ one step
     def _execute(self, change: Change) -> _Done:
@@ -148,11 +150,13 @@ class _Walk:
         svc = self.stack.services[change.service]
         prior = self.resources.get(svc.name)
         if change.action == "rollback":
-            dep = deployment_from_config(svc.name, change.config, self.outputs)
+            dep = deployment_from_config(svc.name, svc.kind, change.config, self.outputs)
         else:
             dep = deployment(svc, change.config.get("release"), self.outputs, service_schemas(self.stack, svc))
         dep.release = change.release
         self.hashes[svc.name] = dep.config_hash
+        for db, version in dep.schema.items():  # never start a release on a version schema that is gone
+            coordination.check_start(self._migrations(db), svc.name, version)
         if svc.postgres is not None and prior is not None and change.action != "replace" and \
                 prior.config.get("version") not in (None, svc.postgres.version):
             raise PlanError(f"{svc.name}: changing postgres.version in place is not supported",
@@ -168,6 +172,12 @@ class _Walk:
                 raise _StepFailed(exc, applied, dep) from exc
         return _Done(applied, dep, started)
 
+    def _migrations(self, db: str) -> coordination.Migrations:
+        spec = self.stack.services[db].postgres
+        assert spec is not None
+        return coordination.status(self.stack, db, self.runtime.migrator(db, spec, self.outputs.get(db)),
+                                   self.resources.get(db))
+
     def _succeeded(self, change: Change, done: _Done) -> None:
         name = change.service
         if done.applied.outputs is not None:
@@ -175,7 +185,12 @@ class _Walk:
         res = self._record(change, done.applied, done.deployment, "succeeded" if change.kind == "job" else "applied")
         if done.migrations:
             self.started[name] = done.migrations
-            coordination.record(res, started=done.migrations, active=done.migrations[-1])
+            spec = self.stack.services[name].postgres
+            assert spec is not None and spec.migrations is not None
+            from symphony.migrations.model import load_migrations
+
+            coordination.record(res, started=done.migrations, active=done.migrations[-1],
+                                files=load_migrations(spec.migrations))
             self.state.put_resource(res)
         self.state.journal(self.result.revision, name, change.action, "done")
         self.result.done.append(name)
@@ -212,7 +227,7 @@ class _Walk:
         )
         self.state.put_resource(res)
         self.resources[name] = res
-        if change.kind == "service":
+        if change.kind in ("service", "job"):  # what a rollback goes back to
             self.state.record_deployment(self.result.revision, name, res.config_hash, res.release, config,
                                          res.private)
         return res
@@ -259,6 +274,32 @@ class _Walk:
                 self.result.failed[name] = f"migration: the rollback of {migration} failed; it stays active " \
                                            "(symphony migrate rollback retries it)"
             self.state.put_resource(res)
+
+
+    def _roll_back_schemas(self) -> None:
+        """After `symphony rollback`: roll back the open migrations the plan offered (and the user accepted),
+        if still no user runs on their version."""
+        for entry in self.plan.migrations:
+            name, migration = entry["service"], entry["migration"]
+            if entry.get("action") != "rollback" or name not in self.stack.services:
+                continue
+            found = self._migrations(name)
+            if found.open != migration or coordination.schema_rollback(found, self.resources, {}) is None:
+                self.events(name, f"migration {migration} is kept: something uses it again")
+                continue
+            spec = self.stack.services[name].postgres
+            assert spec is not None
+            self.events(name, f"rollback: migration {migration} (nothing uses {found.versions.get(migration)})")
+            try:
+                self.runtime.migrator(name, spec, self.outputs.get(name)).rollback(migration, self.events)
+            except Exception as exc:
+                self.result.failed[name] = f"migration: the rollback of {migration} failed: {_message(exc)}"
+                continue
+            res = self.resources.get(name)
+            if res is not None:
+                coordination.settle(res, "rolled_back", migration)
+                self.state.put_resource(res)
+            self.result.done.append(name)
 
 
 class _StepFailed(Exception):

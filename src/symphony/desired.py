@@ -136,16 +136,16 @@ def known_outputs(stack: Stack, runtime: Runtime, remembered: dict[str, dict[str
 
 
 def deployment_from_config(
-    name: str, config: dict[str, Any], outputs: dict[str, dict[str, str] | None]
+    name: str, kind: str, config: dict[str, Any], outputs: dict[str, dict[str, str] | None]
 ) -> Deployment:
-    """A run service's Deployment rebuilt from the config a revision applied (for rollback): its env
+    """A service's or job's Deployment rebuilt from the config a revision applied (for rollback): its env
     resolved against today's outputs, database URLs selecting the schema version it used then."""
     schemas = dict(config.get("schema") or {})
     known = {n: o for n, o in for_schemas(outputs, schemas).items() if o is not None}
     env = {k: resolve(v, known) for k, v in dict(config.get("env") or {}).items()}
     return Deployment(
         name=name,
-        kind="service",
+        kind=kind,
         config_hash=_hash(config, env),
         release=config.get("release"),
         command=list(config.get("command") or []),  # a runtime that records its own objects needs none
@@ -153,6 +153,7 @@ def deployment_from_config(
         port=config.get("port"),
         bind=config.get("bind") or "127.0.0.1",
         health=config.get("health"),
+        schedule=config.get("schedule"),
         stop_grace=float(config.get("stop_grace", 10.0)),
         replicas=int(config.get("replicas", 1)),
         rollout=dict(config.get("rollout") or {}),

@@ -22,7 +22,8 @@ from symphony.runtimes.base import Observed, Planned, Resource, Runtime, Service
 from symphony.sources import release_id
 from symphony.spec import Stack
 
-ACTIONS = ("create", "replace", "update", "restart", "start", "run", "schedule", "migrate", "delete", "noop")
+ACTIONS = ("create", "replace", "update", "restart", "start", "run", "schedule", "migrate", "rollback", "delete",
+           "noop")
 SYMBOLS = {
     "create": "+",
     "replace": "-/+",
@@ -32,6 +33,7 @@ SYMBOLS = {
     "run": ">",
     "schedule": "~",
     "migrate": "~",
+    "rollback": "<",
     "delete": "-",
     "noop": " ",
 }
@@ -103,6 +105,7 @@ def make_plan(
     outputs = known_outputs(stack, runtime, remembered)
     changes: dict[str, Change] = {}
     schema_changes: list[dict[str, Any]] = []
+    found: dict[str, coordination.Migrations] = {}  # each database's migrations
     for name in graph.order():
         if name not in scope:
             continue
@@ -120,11 +123,14 @@ def make_plan(
             _job_rules(change, prior, changes, graph)
         if svc.postgres is not None and svc.postgres.migrations is not None:
             reachable = outputs.get(name) if obs is not None and obs.is_up else None
-            migrations = coordination.status(stack, name, runtime.migrator(name, svc.postgres, reachable), prior)
-            schema_changes += coordination.plan_entries(migrations, change)
+            found[name] = coordination.status(stack, name, runtime.migrator(name, svc.postgres, reachable), prior)
+            schema_changes += coordination.plan_entries(stack, found[name], change, resources)
         if want.sensitive_env:
             change.details = [_redact_detail(d, want.sensitive_env) for d in change.details]
         changes[name] = change
+    for name, migrations in found.items():  # refuse a release on a version that will not exist
+        expands = changes[name].action != "noop" and changes[name].action != "delete"
+        changes[name].reasons += coordination.guard(stack, migrations, resources, changes, expands)
     if not targets:
         for name in list(resources) + [n for n in runtime.leftovers(resources) if n not in resources]:
             if name in stack.services:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,38 +123,86 @@ class Workspace:
                 bad[st.name] = st.detail or st.state
         return bad
 
-    def rollback(self, service: str, to: int | None = None, events: Events = _quiet) -> tuple[int, int]:
-        """Roll `service` out at the release and config an earlier revision applied (zero downtime):
-        a one-change plan through the same walk as every apply.
+    def rollback_plan(self, service: str, to: int | None = None) -> tuple[Plan, int]:
+        """The plan of `symphony rollback`: `service` at the release and config an earlier revision
+        applied, and, when no user is left on the newer version of a database, the offer to roll its open
+        migration back (`Plan.migrations` entries with action 'rollback'). Refuses (PlanError, nothing
+        changed) a release whose version schema no longer exists. Returns it and the revision gone back to."""
+        svc = self.stack.services.get(service)
+        if svc is None or svc.kind not in ("service", "job"):
+            raise UsageError(f"{service!r} is not a service or job of {self.stack.file}",
+                             fix="rollback works on services with run: and on jobs")
+        history = self.state.deployments(service)
+        current = self.state.resource(service)
+        if to is not None:
+            target = next((d for d in history if d.revision <= to), None)
+            if target is None:
+                raise UsageError(f"{service} had no deployment at or before revision {to}",
+                                 fix="see 'symphony history' for the revisions")
+        else:
+            now = (current.config_hash, current.release) if current else (None, None)
+            target = next((d for d in history if (d.config_hash, d.release) != now), None)
+            if target is None:
+                raise UsageError(f"no earlier release of {service} to roll back to",
+                                 fix="see 'symphony history'")
+        self.runtime.check_release(service, target.release)
+        change = Change(service, svc.kind, "rollback",
+                        [f"back to revision {target.revision} (release {target.release})"],
+                        config_hash=target.config_hash, release=target.release, config=target.config,
+                        private=target.private)
+        plan = Plan(self.stack.name, [change])
+        resources = self.state.resources()
+        wants = dict(target.config.get("schema") or {})
+        for db, db_svc in self.stack.services.items():
+            if db_svc.postgres is None or db_svc.postgres.migrations is None:
+                continue
+            found = self._migrations(db, resources.get(db))
+            if db in wants:
+                coordination.check_rollback(found, service, target.release, target.revision, wants[db])
+            if coordination.version_of(current, db) is None:
+                continue  # this rollback does not move a user of db
+            offer = coordination.schema_rollback(found, resources, {service: wants.get(db)})
+            if offer is not None:
+                plan.migrations.append(offer)
+            else:
+                win = coordination.window(self.stack, found, resources)
+                if win is not None:
+                    change.reasons.append(win.line())
+        return plan, target.revision
+
+    def rollback(self, service: str, to: int | None = None, events: Events = _quiet,
+                 schema: Callable[[Plan], bool] = lambda _plan: False) -> tuple[int, int]:
+        """Roll `service` out at the release and config an earlier revision applied (zero downtime): a
+        one-change plan through the same walk as every apply. `schema(plan)` is shown the plan and says
+        whether to roll back the open migrations it offers to (`plan.migrations`) too.
 
         Returns (the new revision, the revision rolled back to). Raises ApplyError (the current release
         keeps serving) if the earlier release does not become healthy.
         """
-        svc = self.stack.services.get(service)
-        if svc is None or svc.kind != "service":
-            raise UsageError(f"{service!r} is not a run service of {self.stack.file}",
-                             fix="rollback works on services with run:")
         with self.lock("rollback"):
-            history = self.state.deployments(service)
-            current = self.state.resource(service)
-            if to is not None:
-                target = next((d for d in history if d.revision <= to), None)
-                if target is None:
-                    raise UsageError(f"{service} had no deployment at or before revision {to}",
-                                     fix="see 'symphony history' for the revisions")
-            else:
-                now = (current.config_hash, current.release) if current else (None, None)
-                target = next((d for d in history if (d.config_hash, d.release) != now), None)
-                if target is None:
-                    raise UsageError(f"no earlier release of {service} to roll back to",
-                                     fix="see 'symphony history'")
-            self.runtime.check_release(service, target.release)
-            change = Change(service, "service", "rollback",
-                            [f"back to revision {target.revision} (release {target.release})"],
-                            config_hash=target.config_hash, release=target.release, config=target.config,
-                            private=target.private)
-            result = self.execute(Plan(self.stack.name, [change]), events, "rollback")
-            return result.revision, target.revision
+            plan, back_to = self.rollback_plan(service, to)
+            if not schema(plan):
+                plan.migrations = []
+            result = self.execute(plan, events, "rollback")
+            return result.revision, back_to
+
+    def _migrations(self, db: str, res: Any) -> coordination.Migrations:
+        spec = self.stack.services[db].postgres
+        assert spec is not None
+        outputs = self.outputs(db) if res is not None else None
+        return coordination.status(self.stack, db, self.runtime.migrator(db, spec, outputs), res)
+
+    def windows(self) -> list[coordination.Window]:
+        """The open migrations: which versions are live, which releases use which, until when."""
+        resources = self.state.resources()
+        out = []
+        for db, svc in self.stack.services.items():
+            if svc.postgres is None or svc.postgres.migrations is None or db not in resources:
+                continue
+            win = coordination.window(self.stack, self._migrations(db, resources[db]), resources)
+            if win is not None:
+                out.append(win)
+        return out
 
     # ------------------------------------------------------------------ databases: migrations and backups
     def database(self, service: str | None, need_migrations: bool = False) -> tuple[str, Any, dict[str, str]]:
@@ -195,12 +244,13 @@ class Workspace:
             if action == "start":
                 started = coordination.expand(self.stack, name, migrator, res, events, found)
                 if res is not None and started:
-                    coordination.record(res, started=started, active=started[-1])
+                    coordination.record(res, started=started, active=started[-1], files=found.migrations)
                     self.state.put_resource(res)
                 return started
             active = found.active
             if active is None:
                 return []
+            coordination.check_by_hand(found, self.state.resources(), action)
             if action == "complete":
                 if found.states.get(active) != "active":
                     raise UsageError(f"migration {active} is {found.states.get(active)} (a crash interrupted its "

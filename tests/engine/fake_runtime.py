@@ -216,8 +216,11 @@ class FakeMigrator:
             return None
         return [{"name": n, "state": s, "version_schema": f"public_{n}"} for n, s in self.states.items()]
 
-    def start(self, names: list[str], events: Events) -> None:
+    def start(self, names: list[str], events: Events, restart: str | None = None) -> None:
         self.runtime.note("start", self.name, tuple(names))
+        for name, state in list(self.states.items()):  # as the real one: the open migration completes first
+            if state == "active" and name not in names:
+                self.states[name] = "complete"
         for i, migration in enumerate(names):
             if migration in self.runtime.failing_migrations:
                 self.states[migration] = "failed"

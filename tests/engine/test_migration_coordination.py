@@ -8,7 +8,7 @@ import pytest
 from fake_runtime import FakeRuntime, apply, plan, write_stack
 
 from symphony import coordination
-from symphony.errors import ApplyError, RuntimeFailure
+from symphony.errors import ApplyError, PlanError, RuntimeFailure
 from symphony.runtimes.base import Step
 from symphony.state import StateStore
 
@@ -18,7 +18,7 @@ CAMP = """\
       db:
         postgres:
           databases: [camp]
-          migrations: ./migrations
+          migrations: ./migrations%s
       api:
         run: python api.py
         schema: latest
@@ -59,8 +59,15 @@ def runtime():
     return FakeRuntime()
 
 
-def stack(tmp_path, version: str, migrations: dict[str, str], ingest_schema: str = "latest"):
-    return write_stack(tmp_path / version, CAMP % ingest_schema, migrations)
+def camp(ingest_schema: str = "latest", contract: str | None = "0s") -> str:
+    """The stack; `contract`: contract.after (0s: as soon as every user moved; None: the default window)."""
+    window = f"\n          contract: {{after: {contract}}}" if contract is not None else ""
+    return CAMP % (window, ingest_schema)
+
+
+def stack(tmp_path, version: str, migrations: dict[str, str], ingest_schema: str = "latest",
+          contract: str | None = "0s"):
+    return write_stack(tmp_path / version, camp(ingest_schema, contract), migrations)
 
 
 def fail(message: str):
@@ -107,7 +114,8 @@ def test_contract_waits_until_every_user_runs_the_latest_version(tmp_path, state
     v3 = stack(tmp_path, "v3", V2)
     made = plan(v3, runtime, state)
     assert made.change("db").action == "migrate"
-    assert made.change("db").reasons == ["migration 01_celsius is active: complete it"]
+    assert made.change("db").reasons == ["migration 01_celsius: its rollback window is closed (contract.after 0s): "
+                                         "complete it once every user runs the new version"]
     apply(v3, runtime, state)
     assert migration_calls(runtime) == [("complete", "db", "01_celsius")]
     assert runtime.index("complete", "db", "01_celsius") > runtime.index("end", "ingest")
@@ -205,7 +213,7 @@ def test_a_database_whose_expand_failed_is_still_recorded(tmp_path, state, runti
 
 def test_the_database_record_keeps_its_migrations_across_config_changes(tmp_path, state, runtime):
     apply(stack(tmp_path, "v1", V2), runtime, state)
-    changed = write_stack(tmp_path / "v1b", (CAMP % "latest").replace("databases: [camp]",
+    changed = write_stack(tmp_path / "v1b", camp().replace("databases: [camp]",
                                                                        "databases: [camp, extra]"), V2)
     made, _ = apply(changed, runtime, state)
     assert made.change("db").action == "update"
@@ -262,7 +270,7 @@ def test_an_unrelated_failure_does_not_hold_the_contract(tmp_path, state, runtim
     """One rule for both runtimes: only a failure of the database or one of its users holds a migration."""
     apply(stack(tmp_path, "v1", V1), runtime, state)
     runtime.hooks["other"] = fail("other crashed")
-    changed = write_stack(tmp_path / "v2", (CAMP % "latest").replace("run: python other.py",
+    changed = write_stack(tmp_path / "v2", camp().replace("run: python other.py",
                                                                      "run: python other.py --v2"), V2)
     with pytest.raises(ApplyError) as info:
         apply(changed, runtime, state)
@@ -274,9 +282,15 @@ def test_a_migration_whose_undo_failed_is_neither_resumed_nor_contracted(tmp_pat
     apply(stack(tmp_path, "v1", V1), runtime, state)
     runtime.migrations["db"]["01_celsius"] = "failed"  # its start failed, and so did its undo
     v2 = stack(tmp_path, "v2", V2)
-    made = plan(v2, runtime, state)
+    made = plan(v2, runtime, state, targets=["db"])
     assert any("undo failed too: symphony migrate rollback retries the undo" in r for r in made.change("db").reasons)
     runtime.log.clear()
-    apply(v2, runtime, state)
+    # Its users would start on a version schema that was never finished: refused before anything changes.
+    with pytest.raises(PlanError, match=r"api: its release would start on version public_01_celsius of db, which "
+                                        r"will not exist \(migration 01_celsius is failed\).*migrate rollback"):
+        apply(v2, runtime, state)
+    assert migration_calls(runtime) == []
+    # Alone, the database is applied; the migration is neither resumed nor contracted.
+    apply(v2, runtime, state, targets=["db"])
     assert [c for c in migration_calls(runtime) if c[0] in ("start", "complete")] == []
     assert runtime.migrations["db"]["01_celsius"] == "failed"

@@ -118,7 +118,8 @@ def _print_plan(plan: Any) -> None:
         for d in c.details:
             console.print(f"        [dim]{_escape(d)}[/dim]")
     for m in plan.migrations:
-        console.print(f"  [yellow]schema[/yellow] {m['service']}: migration {_escape(m['migration'])} ({m['state']})"
+        what = "roll back " if m.get("action") == "rollback" else ""
+        console.print(f"  [yellow]schema[/yellow] {m['service']}: {what}migration {_escape(m['migration'])} ({m['state']})"
                       + (f" [dim]{_escape(m['note'])}[/dim]" if m.get("note") else ""))
         for op in m["operations"]:
             tables = f" [dim]tables: {', '.join(op['tables'])}[/dim]" if op["tables"] else ""
@@ -206,10 +207,13 @@ def deploy(stack: str, targets: tuple[str, ...], force_conflicts: bool) -> None:
 @click.argument("args", nargs=-1, required=True, metavar="[STACK] SERVICE")
 @click.option("--to", "to", type=int, default=None, metavar="REVISION",
               help="The revision whose release to restore (default: the one before the current).")
+@click.option("--yes", "-y", is_flag=True, help="Also roll back the open migration it offers to, without asking.")
 @handle_errors
-def rollback(args: tuple[str, ...], to: int | None) -> None:
-    """Roll a service back to an earlier release, with the same zero-downtime rules as a deploy.
+def rollback(args: tuple[str, ...], to: int | None, yes: bool) -> None:
+    """Roll a service or job back to an earlier release, with the same zero-downtime rules as a deploy.
 
+    Refused (exit 2, nothing changed) when that release's schema version no longer exists. When no
+    release is left on the newer version of a database, it offers to roll its open migration back too.
     Exit 0 when the earlier release is live; 1 if it failed its health check (the current one serves).
     """
     from symphony.errors import UsageError
@@ -218,9 +222,23 @@ def rollback(args: tuple[str, ...], to: int | None) -> None:
         raise UsageError("too many arguments", fix="symphony rollback [STACK] SERVICE [--to REVISION]")
     stack, service = (args[0], args[1]) if len(args) == 2 else (".", args[0])
     ws = _workspace(stack)
-    revision, back_to = ws.rollback(service, to, _events())
-    _console().print(f"[green]Rolled back[/green] {service} to the release of revision {back_to} "
-                     f"(new revision {revision}).")
+    console = _console()
+
+    def schema(plan: Any) -> bool:
+        _print_plan(plan)
+        if not plan.migrations:
+            return False
+        names = ", ".join(m["migration"] for m in plan.migrations)
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            console.print(f"Migration {_escape(names)} stays open (no terminal to ask; --yes rolls it back too).")
+            return False
+        return click.confirm(f"Also roll back migration {names}?", default=False)
+
+    revision, back_to = ws.rollback(service, to, _events(), schema)
+    console.print(f"[green]Rolled back[/green] {service} to the release of revision {back_to} "
+                  f"(new revision {revision}).")
 
 
 def _split_stack(args: tuple[str, ...], usage: str) -> tuple[str, tuple[str, ...]]:
@@ -274,12 +292,14 @@ def migrate(args: tuple[str, ...], service: str | None, as_json: bool) -> None:
               help="Back up (pg_dump -Fc) into this folder before starting.")
 @click.option("--keep", default=5, show_default=True, help="How many backups to keep in --backups.")
 @click.option("--migration", default=None, help="rollback: only this migration, and only while it is active.")
+@click.option("--restart", default=None, help="start: first roll back this open migration (its file changed).")
 @handle_errors
-def migrate_job(action: str, folder: str, url_env: str, backups: str | None, keep: int, migration: str | None) -> None:
+def migrate_job(action: str, folder: str, url_env: str, backups: str | None, keep: int, migration: str | None,
+                restart: str | None) -> None:
     """Inside a Kubernetes Job: expand (start), contract (complete) or roll back a database's migrations."""
     from symphony.migrations.job import run
 
-    for line in run(action, folder, url_env, backups, keep, migration=migration):
+    for line in run(action, folder, url_env, backups, keep, migration=migration, restart=restart):
         click.echo(line)
 
 
@@ -405,6 +425,7 @@ def status(stack: str, as_json: bool, show_secrets: bool) -> None:
     """Every service: kind, state, release, revision, URL, pids, restarts."""
     ws = _workspace(stack)
     rows = ws.status()
+    windows = ws.windows()
     if show_secrets:
         for row in rows:
             outputs = ws.outputs(row.name) if row.name in ws.stack.services else None
@@ -415,6 +436,7 @@ def status(stack: str, as_json: bool, show_secrets: bool) -> None:
             "stack": ws.stack.name,
             **ws.runtime.describe().fields,
             "services": {r.name: r.to_json() for r in rows},
+            "migrations": [w.to_json() for w in windows],
         }
         click.echo(json.dumps(data, indent=2))
         return
@@ -441,6 +463,8 @@ def status(stack: str, as_json: bool, show_secrets: bool) -> None:
             lr = r.last_rollout
             console.print(f"  [red]{r.name}: revision {lr['revision']} was {lr['status']}[/red]: "
                           + _escape(lr.get("reason") or "") + " [dim](the previous release serves)[/dim]")
+    for w in windows:
+        console.print(f"  [yellow]{w.database}[/yellow]: " + _escape(w.line()))
 
 
 # ---------------------------------------------------------------------------------------- logs

@@ -60,22 +60,28 @@ def pending(folder: Path, url: str | None, service: str = "db") -> Pending:
     return out
 
 
-def expand(service: str, folder: Path, url: str, backup: Callable[[], list[Any]], events: Callable[[str, str], None]
-           ) -> list[str]:
-    """Repair a crashed start, back up, then apply what is pending: all but the last through start and
+def expand(service: str, folder: Path, url: str, backup: Callable[[], list[Any]], events: Callable[[str, str], None],
+           restart: str | None = None) -> list[str]:
+    """Repair a crashed start, back up, roll back `restart` (an open migration whose file changed) or
+    complete the open migration, then apply what is pending: all but the last through start and
     complete, the last through start only. Returns the names started."""
     from symphony.migrations.engine import Engine
 
     engine = Engine(url, events=lambda m: events(service, m))
     engine.repair()
     state = pending(folder, url, service)
-    todo = state.todo
-    if not todo:
+    reopen = restart if restart is not None and state.states.get(restart) == "active" else None
+    if not state.todo and not reopen:
         return []
     files = backup()
     events(service, f"backup before migrating: {', '.join(Path(p).name for p in files)}")
-    if state.active:
+    if reopen:
+        events(service, f"{reopen} changed while open: rolling it back to start it again")
+        engine.rollback()
+        state = pending(folder, url, service)
+    elif state.active:
         engine.complete()
+    todo = state.todo
     position = {m.name: i for i, m in enumerate(state.migrations)}
     for m in todo[:-1]:
         engine.start(m, position[m.name])

@@ -53,9 +53,11 @@ class Record:
     error: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    started_epoch: float | None = None
+    data: dict[str, Any] | None = None  # the migration as it was started (its file may have changed since)
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "data"}
 
 
 @dataclass
@@ -63,6 +65,11 @@ class Status:
     """Every known migration (files and database) with its state, in order."""
 
     migrations: list[dict[str, Any]] = field(default_factory=list)
+
+
+def normal_data(data: Any) -> Any:
+    """A migration's data as jsonb gives it back (key order and number forms aside)."""
+    return json.loads(json.dumps(data, sort_keys=True, default=str))
 
 
 def version_schema_name(migration: Migration, schema: str = "public") -> str:
@@ -87,7 +94,8 @@ class Engine:
     def records(self) -> dict[str, Record]:
         with self._connect() as conn:
             rows = conn.execute(
-                f"SELECT name, position, state, version_schema, error, started_at::text, finished_at::text "
+                f"SELECT name, position, state, version_schema, error, started_at::text, finished_at::text, "
+                f"extract(epoch FROM started_at)::float8, migration "
                 f"FROM {STATE_SCHEMA}.migrations WHERE schema=%s ORDER BY position", (self.schema,)
             ).fetchall()
         return {r[0]: Record(*r) for r in rows}
@@ -106,6 +114,8 @@ class Engine:
                 "error": rec.error if rec else None,
                 "started_at": rec.started_at if rec else None,
                 "finished_at": rec.finished_at if rec else None,
+                "started_epoch": rec.started_epoch if rec else None,
+                "changed": rec is not None and rec.data is not None and normal_data(rec.data) != normal_data(m.to_data()),
             })
         known = {m.name for m in migrations}
         for name, rec in records.items():

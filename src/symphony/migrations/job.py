@@ -19,7 +19,7 @@ from symphony.migrations.engine import Engine
 
 
 def run(action: str, folder: str, url_env: str, backups: str | None, keep: int,
-        say: Callable[[str], None] = print, migration: str | None = None) -> list[str]:
+        say: Callable[[str], None] = print, migration: str | None = None, restart: str | None = None) -> list[str]:
     """Carry out `action`; returns the migrations it touched. A rollback with `migration` undoes only
     that one, and only while it is the active one (never a migration live releases read)."""
     url = os.environ.get(url_env)
@@ -35,7 +35,7 @@ def run(action: str, folder: str, url_env: str, backups: str | None, keep: int,
             return []
         undone = engine.rollback()
         return [undone] if undone else []
-    return expand("db", Path(folder), url, lambda: _backup(url, backups, keep), lambda _s, m: say(m))
+    return expand("db", Path(folder), url, lambda: _backup(url, backups, keep), lambda _s, m: say(m), restart)
 
 
 def _backup(url: str, folder: str | None, keep: int) -> list[Path]:

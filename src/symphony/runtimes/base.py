@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 # Outputs whose values are secret: never printed, logged or stored in plain state.
 SECRET_OUTPUTS = frozenset({"password", "url"})
 # Keys of a database's recorded config that the engine owns (migration bookkeeping), not the spec.
-MIGRATION_KEYS = ("migrations", "migration_active")
+MIGRATION_KEYS = ("migrations", "migration_active", "migration_since", "migration_digest")
 
 Events = Callable[[str, str], None]
 """An event sink: events(service, message). The CLI renders them as progress."""
@@ -173,9 +173,10 @@ class Migrator(Protocol):
         """Every migration with its `name`, `state` (pending, starting, active, complete, rolled_back,
         failed) and `version_schema`, as the database says; None when it cannot say now."""
 
-    def start(self, names: list[str], events: Events) -> None:
-        """Back up, repair a crashed start, complete an open migration, then start `names` in order (all
-        but the last are completed too). Raises SymphonyError naming the migration that failed."""
+    def start(self, names: list[str], events: Events, restart: str | None = None) -> None:
+        """Back up, repair a crashed start, roll back `restart` (the open migration, whose file changed) or
+        else complete the open migration, then start `names` in order (all but the last are completed
+        too). Raises SymphonyError naming the migration that failed."""
 
     def complete(self, name: str, events: Events) -> None:
         """Contract the active migration `name`."""

@@ -41,8 +41,8 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SETTING_NAME = re.compile(r"[a-z_][a-z0-9_.]*")
 _DATABASE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,62}")
 _ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _COMMAND_KEYS = ("postgres", "run", "job")
 
 
@@ -278,6 +278,19 @@ ServiceName = Annotated[str, BeforeValidator(_service_name), Field(pattern=f"^{S
 
 
 # ------------------------------------------------------------------------------------------- models
+class ContractSpec(BaseModel):
+    """When an open migration is completed (contracted): then its rollback window closes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    after: Duration | None = Field(
+        None,
+        description="Complete it this long after it started, at the first apply from then on (e.g. 24h; 0s: "
+        "as soon as every release uses the new version). Unset: at the next deploy that brings another "
+        "migration, or by hand (symphony migrate complete).",
+    )
+
+
 class PostgresSpec(BaseModel):
     """A PostgreSQL server run by Symphony, with its databases and the role apps connect as."""
 
@@ -301,6 +314,10 @@ class PostgresSpec(BaseModel):
         None, description="A folder of migration files (pgroll format), applied in file-name order."
     )
     backups: Integer = Field(5, ge=1, le=1000, description="How many backups (pg_dump) to keep per database.")
+    contract: ContractSpec = Field(
+        default_factory=ContractSpec,
+        description="When a migration is completed; until then the previous release can be rolled back to.",
+    )
 
 
 class RolloutSpec(BaseModel):

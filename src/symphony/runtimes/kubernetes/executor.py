@@ -63,7 +63,10 @@ class Executor:
         name, force = svc.name, step.force
         if step.action == "rollback":
             objects = list(private.get("objects") or [])
-            self._roll_back(name, objects, events)
+            if svc.kind == "job":  # a CronJob is scheduled again (as it was), a Job runs once more
+                self._run_job(name, objects, step, events)
+            else:
+                self._roll_back(name, objects, events)
             return self._applied(svc.kind, objects, private)
         objects = list(private.get("objects") or [])
         if private.get("build"):
@@ -181,9 +184,9 @@ class KubeMigrator:
     def status(self) -> list[dict[str, Any]] | None:
         return None  # the database is inside the cluster: the engine's records say
 
-    def start(self, names: list[str], events: Events) -> None:
+    def start(self, names: list[str], events: Events, restart: str | None = None) -> None:
         try:
-            self._run(migration_job(self.stack, self.service, "start", names[-1]), events)
+            self._run(migration_job(self.stack, self.service, "start", names[-1], restart), events)
         except RuntimeFailure as exc:  # one Job runs them all: it cannot say which step failed
             what = f"migration {names[0]}" if len(names) == 1 else f"one of migrations {', '.join(names)}"
             raise RuntimeFailure(f"{what} failed to start: {exc}") from None

@@ -291,12 +291,14 @@ def _migration_objects(stack: Stack, name: str, svc: Service) -> list[dict[str, 
     return [config_map, claim]
 
 
-def migration_job(stack: Stack, service: str, action: str, migration: str) -> dict[str, Any]:
-    """A Job running `symphony migrate-job ACTION` (start: back up, then expand; complete: contract;
-    rollback) with the Symphony image against the database of `service`."""
+def migration_job(stack: Stack, service: str, action: str, migration: str, restart: str | None = None
+                  ) -> dict[str, Any]:
+    """A Job running `symphony migrate-job ACTION` (start: back up, then expand, after rolling back
+    `restart` if given; complete: contract; rollback) with the Symphony image against the database of
+    `service`."""
     svc = stack.services[service]
     assert svc.postgres is not None
-    digest = hashlib.sha256(f"{migration}/{action}".encode()).hexdigest()[:8]
+    digest = hashlib.sha256(f"{migration}/{action}/{restart or ''}".encode()).hexdigest()[:8]
     name = object_name(stack, f"{service}-{action}-{digest}")
     meta = _meta(stack, service, name)
     meta["labels"] = {**meta["labels"], MIGRATION_LABEL: action}
@@ -304,7 +306,8 @@ def migration_job(stack: Stack, service: str, action: str, migration: str) -> di
         "name": "migrate",
         "image": stack.kubernetes.symphony_image,
         "command": ["symphony", "migrate-job", action, "--dir", "/migrations", "--backups", "/backups",
-                    "--keep", str(svc.postgres.backups)] + (["--migration", migration] if action == "rollback" else []),
+                    "--keep", str(svc.postgres.backups)] + (["--migration", migration] if action == "rollback" else [])
+                   + (["--restart", restart] if restart else []),
         "env": [{"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": secret_name(stack, service), "key": "url"}}}],
         "volumeMounts": [{"name": "migrations", "mountPath": "/migrations", "readOnly": True},
                          {"name": "backups", "mountPath": "/backups"}],

@@ -37,9 +37,9 @@ class LocalMigrator:
         except Exception:  # not running (yet): the engine's records say
             return None
 
-    def start(self, names: list[str], events: Events) -> None:
+    def start(self, names: list[str], events: Events, restart: str | None = None) -> None:
         self._engine(events)  # a clear error if the database is not running
-        expand(self.name, self.folder, str(self.url), self.backup, events)
+        expand(self.name, self.folder, str(self.url), self.backup, events, restart)
 
     def complete(self, name: str, events: Events) -> None:
         self._engine(events).complete()

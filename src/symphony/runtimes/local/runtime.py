@@ -149,7 +149,7 @@ class LocalRuntime:
             outcome = roll_out(self.fleet(), dep, dep.replicas, Policy.from_config(dep.rollout), events)
             moved = f" ({outcome.started} started, {outcome.stopped} stopped)" if outcome.started or outcome.stopped else ""
             events(dep.name, f"live: {dep.replicas} instance(s) healthy{moved}")
-        elif step.action == "schedule":
+        elif step.action == "schedule" or (step.action == "rollback" and dep.schedule):
             self.schedule_job(dep, events)
         else:
             self.run_job(dep, events)
