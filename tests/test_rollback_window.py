@@ -73,8 +73,8 @@ class Ledger:
     def migration(self, name: str, text: str) -> None:
         (self.sym.folder / "migrations" / f"{name}.yaml").write_text(text)
 
-    def run(self, *args: str, input: str | None = None):
-        return self.sym.run(*args, input=input, timeout=170)
+    def run(self, *args: str):
+        return self.sym.run(*args, timeout=170)
 
     def ok(self, *args: str):
         out = self.run(*args)
