@@ -281,3 +281,62 @@ def _revision_of(ledger: Ledger, version: int) -> int:
             if change["service"] == "web" and f"APP_VERSION\": \"{version}\"" in json.dumps(change.get("config", {})):
                 return int(rev["id"])
     raise AssertionError(f"no revision deployed web v{version}")
+
+
+def test_several_migrations_in_one_deploy_are_warned_of_and_leave_only_the_last_open(make_stack):
+    ledger = Ledger(make_stack)
+    ledger.ok("up")
+    rev1 = ledger.revision()
+    ledger.migration("02_v2", M02)
+    ledger.migration("03_note", M03)
+    ledger.write(3)
+    plan = ledger.ok("plan").stdout
+    assert "2 pending migration(s): 02_v2, 03_note" in plan
+    assert "web's current release" in plan and "cannot be rolled back to afterwards" in plan
+    assert "public_01_ledger goes when migration 02_v2 completes" in plan
+    ledger.ok("deploy")
+    assert ledger.states() == {"01_ledger": "complete", "02_v2": "complete", "03_note": "active"}
+    refused = ledger.run("rollback", "web", "--to", str(rev1))
+    assert refused.returncode == 2 and "migration 02_v2 removed it when it completed" in refused.stderr
+    assert ledger.version() == 3
+
+
+def test_a_scheduled_job_keeps_its_version_during_the_window_and_holds_the_next_migration(make_stack, tmp_path):
+    tally = tmp_path / "tally.txt"
+    job = f"""\
+  tally:
+    job: python app.py tally
+    source: ./app
+    schedule: "* * * * * */2"
+    schema: 01_ledger
+    env: {{DATABASE_URL: "${{db.url}}", APP_VERSION: "1", TALLY_FILE: "{tally}"}}
+"""
+    ledger = Ledger(make_stack)
+    ledger.write(1, extra=job)
+    ledger.ok("up")
+    ledger.post("a", "1.00")
+    ledger.migration("02_v2", M02)
+    ledger.write(2, extra=job)
+    plan = ledger.ok("plan").stdout
+    assert not any(line.split()[1:2] == ["tally"] for line in plan.splitlines())  # pinned: it stays as it is
+    ledger.ok("deploy")
+    assert ledger.version() == 2
+    ledger.post("b", "2.00")  # written by v2; the job (v1, on public_01) counts it through the old column
+    wait_until(lambda: tally.exists() and "v1 2" in tally.read_text(), timeout=20, interval=0.2)
+    status = json.loads(ledger.ok("status", "--json").stdout)
+    assert status["migrations"][0]["users"] == {"tally": "public_01_ledger", "web": "public_02_v2"}
+
+    # The next migration would complete 02 and drop public_01 under the job: refused, nothing changed.
+    ledger.migration("03_note", M03)
+    ledger.write(3, extra=job)
+    refused = ledger.run("deploy")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "tally (release" in refused.stderr and "runs on version public_01_ledger of db" in refused.stderr
+    assert ledger.states()["02_v2"] == "active" and ledger.version() == 2
+    # Moving the job along with it lets the deploy go.
+    ledger.write(3, extra=job.replace("schema: 01_ledger", "schema: latest").replace('"1"', '"3"'))
+    ledger.ok("deploy")
+    assert ledger.states()["03_note"] == "active"
+    before = tally.read_text().count("\n")
+    wait_until(lambda: "v3" in tally.read_text().splitlines()[-1] and tally.read_text().count("\n") > before,
+               timeout=20, interval=0.2)
