@@ -91,6 +91,10 @@ def test_a_deploy_expands_rolls_out_and_contracts_without_losing_a_request(make_
     assert out.returncode == 0, out.stdout + out.stderr
     result = ld.stop()
     assert result["failed"] == 0 and result["non_2xx"] == 0, result
+    # The migration stays open (the rollback window) until the next one, or until completed by hand.
+    assert states(sym) == {"01_notes": "complete", "02_author": "active"}
+    assert "No changes" in sym.run("plan").stdout
+    sym.run("migrate", "complete", check=True)
     assert states(sym) == {"01_notes": "complete", "02_author": "complete"}
     url = db_url(sym)
     assert columns(url, "notes") == ["id", "text", "author"]

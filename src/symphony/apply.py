@@ -261,7 +261,7 @@ class _Walk:
             migrator = self.runtime.migrator(name, svc.postgres, outputs)
             try:
                 outcome = coordination.finish(self.stack, name, migrator, self.resources,
-                                              self.started.get(name, []), failed, self.events)
+                                              self.started.get(name, []), failed, self.events, self._earlier(name))
             except Exception as exc:  # the contract failed: the migration stays active, state says so
                 self.result.failed[name] = f"migration: {_message(exc)}"
                 continue
@@ -275,6 +275,11 @@ class _Walk:
                                            "(symphony migrate rollback retries it)"
             self.state.put_resource(res)
 
+
+    def _earlier(self, db: str) -> set[str | None]:
+        """The versions of `db` (None: the plain tables) every recorded release of its users read."""
+        return {coordination.version_in(d.config, db) for name in self.stack.services
+                if db in self.stack.dependencies(name) for d in self.state.deployments(name)}
 
     def _roll_back_schemas(self) -> None:
         """After `symphony rollback`: roll back the open migrations the plan offered (and the user accepted),

@@ -173,9 +173,12 @@ def users(stack: Stack, database: str) -> dict[str, str]:
 
 def version_of(res: Resource | None, database: str) -> str | None:
     """The version of `database` the release recorded for a user reads."""
-    if res is None:
-        return None
-    recorded = res.config.get("schema") or {}
+    return version_in(res.config, database) if res is not None else None
+
+
+def version_in(config: dict[str, Any], database: str) -> str | None:
+    """The version of `database` a recorded config reads (None: the plain tables, or not a user)."""
+    recorded = config.get("schema") or {}
     return recorded.get(database, recorded.get("*"))  # '*': a record of an older Symphony
 
 
@@ -469,10 +472,12 @@ def settle(res: Resource, outcome: str, migration: str) -> None:
 
 
 def finish(stack: Stack, name: str, migrator: Migrator, resources: dict[str, Resource], started: list[str],
-           failed: set[str], events: Events) -> tuple[str, str] | None:
+           failed: set[str], events: Events, earlier: set[str | None] | None = None) -> tuple[str, str] | None:
     """After the walk: contract, roll back or leave open the database's active migration. Returns
     (complete | rolled_back | rollback_failed | active, its name), or None when none is active (or
-    the database cannot say now). Raises what the runtime raised while contracting."""
+    the database cannot say now). `earlier`: the versions (None: the plain tables) every release of the
+    database's users ever deployed read; when all read the new one, there is nothing to roll back to and
+    it completes at once (a fresh install). Raises what the runtime raised while contracting."""
     found = status(stack, name, migrator, resources.get(name))
     active = found.active
     if active is None or not found.known:
@@ -502,11 +507,14 @@ def finish(stack: Stack, name: str, migrator: Migrator, resources: dict[str, Res
                      "schema version")
         return "active", active
     win = window(stack, found, resources)
-    if win is not None and not win.expired:
+    fresh = earlier is not None and not earlier - {newest}
+    if win is not None and not win.expired and not fresh:
         if started:
             events(name, f"migration {active} stays open: rollback possible until {win.until}")
         return "active", active
-    events(name, f"contract: {active}" + (" (its rollback window closed)" if win and win.closes else ""))
+    why = " (no earlier release to roll back to)" if fresh else " (its rollback window closed)" if win and win.closes \
+        else ""
+    events(name, f"contract: {active}{why}")
     migrator.complete(active, events)
     return "complete", active
 

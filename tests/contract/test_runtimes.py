@@ -26,7 +26,7 @@ services:
     image: registry.example.com/web:{version}
     port: {port}
     health: {health}
-    replicas: 2
+{schema}    replicas: 2
     rollout: {{min_healthy: 1s, healthy_deadline: 8s, drain: 1s}}
     stop_grace: 2s
     env:
@@ -34,7 +34,23 @@ services:
 {env}"""
 DB = """\
   db:
-    postgres: {databases: [app]}
+    postgres: {databases: [app]%s}
+"""
+NOTES = """\
+operations:
+  - create_table:
+      name: notes
+      columns:
+        - {name: id, type: serial, pk: true}
+        - {name: text, type: text, nullable: false}
+"""
+AUTHOR = """\
+operations:
+  - add_column: {table: notes, up: "'anon'", column: {name: author, type: text, nullable: false, default: "'anon'"}}
+"""
+TAGS = """\
+operations:
+  - add_column: {table: notes, column: {name: tags, type: text, nullable: true}}
 """
 
 
@@ -44,10 +60,19 @@ class Platform:
     def __init__(self, runtime: str, sym: Symphony, name: str, port: int, volume: Callable[[], Any]) -> None:
         self.runtime, self.sym, self.name, self.port, self.volume = runtime, sym, name, port, volume
 
-    def write(self, version: int = 1, health: str = "/healthz", db: bool = True) -> None:
+    def write(self, version: int = 1, health: str = "/healthz", db: bool = True,
+              migrations: dict[str, str] | None = None) -> None:
+        """The spec; with `migrations` (file name -> text), the database has them and web reads the latest."""
         env = "      DATABASE_URL: ${db.url}\n" if db else ""
-        self.sym.write(SPEC.format(name=self.name, runtime=self.runtime, db=DB if db else "", version=version,
-                                   port=self.port, health=health, env=env))
+        if migrations is not None:
+            folder = self.sym.folder / "migrations"
+            folder.mkdir(exist_ok=True)
+            for name, text in migrations.items():
+                (folder / f"{name}.yaml").write_text(text)
+        database = DB % (", migrations: ./migrations" if migrations is not None else "")
+        self.sym.write(SPEC.format(name=self.name, runtime=self.runtime, db=database if db else "", version=version,
+                                   port=self.port, health=health, env=env,
+                                   schema="    schema: latest\n" if migrations is not None else ""))
 
     def run(self, *args: str) -> Any:
         return self.sym.run(*args, timeout=170)
@@ -158,3 +183,32 @@ def test_destroy_deletes_the_volume_only_when_confirmed(platform: Platform) -> N
     _ok(platform.run("destroy", "--yes"))
     wait_until(lambda: platform.volume() is None, timeout=30)  # a claim goes once no pod uses it
 
+
+
+def test_a_rollback_works_within_the_migration_window_and_is_refused_once_it_closed(platform: Platform) -> None:
+    """The same rules and the same messages on both runtimes (on Kubernetes the engine's records are the
+    facts: the migration Jobs run in kwok's fake pods)."""
+    platform.write(version=1, migrations={"01_notes": NOTES})
+    _ok(platform.run("up"))
+    first = platform.status()["web"]["revision"]
+    platform.write(version=2, migrations={"01_notes": NOTES, "02_author": AUTHOR})
+    _ok(platform.run("deploy"))
+    [window] = json.loads(platform.run("status", "--json").stdout)["migrations"]
+    assert (window["migration"], window["version"], window["previous"]) == ("02_author", "public_02_author",
+                                                                           "public_01_notes")
+    assert window["users"] == {"web": "public_02_author"}
+    assert "No changes" in _ok(platform.run("plan")).stdout
+    back = _ok(platform.run("rollback", "web"))
+    assert "roll back migration 02_author" in back.stdout and "stays open" in back.stdout
+    assert json.loads(platform.run("status", "--json").stdout)["migrations"][0]["users"] == {"web": "public_01_notes"}
+    _ok(platform.run("deploy"))  # v2 again
+    platform.write(version=3, migrations={"01_notes": NOTES, "02_author": AUTHOR, "03_tags": TAGS})
+    assert "completes open migration 02_author first" in _ok(platform.run("plan")).stdout
+    _ok(platform.run("deploy"))
+    refused = platform.run("rollback", "web", "--to", str(first))
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr.strip().startswith(
+        "error: cannot roll web back to release ") and "public_01_notes of db, which no longer exists (migration " \
+        "02_author removed it when it completed)" in refused.stderr, refused.stderr
+    _ok(platform.run("rollback", "web"))  # to v2: its version is the open migration's previous one
+    assert platform.status()["web"]["state"] == "healthy"

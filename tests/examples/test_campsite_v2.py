@@ -124,6 +124,17 @@ def test_v1_to_v2_under_load_loses_no_request_and_no_row(campsite, load):
     assert result["failed"] == 0 and result["non_2xx"] == 0, (result["status_codes"], result["errors"])
 
     _same_values(before, campsite.temperatures(cid, before["date"]))
+    # v1 ran on the plain tables: the migration stays open (the rollback window), so v1 can come back.
+    assert campsite.migrations() == {"00_base": "complete", "01_hourly_fahrenheit": "active"}
+    ld = load(campsite.folder, f"{campsite.base}/api/campgrounds/{cid}/temperatures", rate=100, connections=4)
+    back = campsite.sym.run("rollback", "api", timeout=170)
+    assert back.returncode == 0, back.stdout + back.stderr
+    _same_values(before, campsite.temperatures(cid, before["date"]))  # v1 again, on the plain tables
+    forward = campsite.sym.run("deploy", timeout=170)
+    assert forward.returncode == 0, forward.stdout + forward.stderr
+    result = ld.stop()
+    assert result["failed"] == 0 and result["non_2xx"] == 0, (result["status_codes"], result["errors"])
+    campsite.sym.run("migrate", "complete", check=True)  # closes the window: v1's shape goes
     rows_after, cols = _hourly(url)
     assert rows_after >= rows_before
     assert cols == V2_COLUMNS  # temp renamed to temp_c, temp_f added, no temp left
@@ -180,6 +191,8 @@ def test_v1_keeps_working_while_the_migration_is_active(campsite):
 
     out = campsite.sym.run("deploy", timeout=170)
     assert out.returncode == 0, out.stdout + out.stderr
+    assert campsite.migrations() == {"00_base": "complete", "01_hourly_fahrenheit": "active"}  # the window
+    campsite.sym.run("migrate", "complete", check=True)
     assert campsite.migrations() == {"00_base": "complete", "01_hourly_fahrenheit": "complete"}
     assert _hourly(url)[1] == V2_COLUMNS
     # v2's compute ran in the deploy (through the views, with ON CONFLICT) and put back the hour v1 overwrote.

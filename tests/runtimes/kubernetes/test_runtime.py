@@ -27,7 +27,9 @@ from symphony.runtimes.kubernetes.render import migration_job
 from symphony.workspace import Workspace
 
 
-def _campsite(folder: Path, name: str, migrations: tuple[str, ...] | None = None) -> Path:
+def _campsite(folder: Path, name: str, migrations: tuple[str, ...] | None = None, contract: str | None = None) -> Path:
+    """The campsite example on Kubernetes; `contract`: the database's contract.after (default: the window
+    stays open until the next migration)."""
     shutil.copytree(ROOT / "examples" / "campsite" / "v2", folder)
     if migrations is not None:
         for path in (folder / "migrations").iterdir():
@@ -35,6 +37,9 @@ def _campsite(folder: Path, name: str, migrations: tuple[str, ...] | None = None
                 path.unlink()
     spec = (folder / "symphony.yaml").read_text()
     spec = spec.replace("name: campsite\n", f"name: {name}\nruntime: kubernetes\n")
+    if contract is not None:
+        spec = spec.replace("      migrations: ./migrations\n",
+                            f"      migrations: ./migrations\n      contract: {{after: {contract}}}\n")
     for svc in ("api", "ingest", "compute"):
         spec = spec.replace(f"  {svc}:\n", f"  {svc}:\n    image: registry.example.com/campsite:2\n", 1)
     # Short waits keep the test short (the defaults hold a pod 45 s in termination).
@@ -191,7 +196,7 @@ def test_a_service_removed_from_the_spec_is_pruned_but_its_claim_stays(campsite:
 
 def test_the_expand_job_runs_before_the_deployment_update_and_the_contract_job_after_it(
         kube: Any, workdir: Path) -> None:
-    ws = Workspace.open(_campsite(workdir / "campsite", kube.name, migrations=("00_base",)))
+    ws = Workspace.open(_campsite(workdir / "campsite", kube.name, migrations=("00_base",), contract="0s"))
     ws.apply()
     shutil.copy(ROOT / "examples" / "campsite" / "v2" / "migrations" / "01_hourly_fahrenheit.yaml",
                 ws.stack.root / "migrations")
@@ -375,7 +380,7 @@ def test_a_killed_apply_is_repaired_by_the_next_one(kube: Any, workdir: Path) ->
 
 
 def test_a_migration_stays_active_while_a_release_still_reads_the_previous_version(kube: Any, workdir: Path) -> None:
-    ws = Workspace.open(_campsite(workdir / "campsite", kube.name, migrations=("00_base",)))
+    ws = Workspace.open(_campsite(workdir / "campsite", kube.name, migrations=("00_base",), contract="0s"))
     ws.apply()
     shutil.copy(ROOT / "examples" / "campsite" / "v2" / "migrations" / "01_hourly_fahrenheit.yaml",
                 ws.stack.root / "migrations")
@@ -386,7 +391,8 @@ def test_a_migration_stays_active_while_a_release_still_reads_the_previous_versi
     assert ws.state.resource("db").config["migration_active"] == "01_hourly_fahrenheit"
     assert kube.cluster.get(migration_job(ws.stack, "db", "complete", "01_hourly_fahrenheit")) is None
     plan = Workspace.open(ws.stack.root).plan()
-    assert "migration 01_hourly_fahrenheit is active: complete it" in plan.change("db").reasons
+    assert "migration 01_hourly_fahrenheit: its rollback window is closed (contract.after 0s): complete it once " \
+           "every user runs the new version" in plan.change("db").reasons
     assert plan.change("api").action == "update"
     ws = Workspace.open(ws.stack.root)
     ws.apply(plan)
