@@ -301,7 +301,7 @@ def test_several_migrations_in_one_deploy_are_warned_of_and_leave_only_the_last_
     assert ledger.version() == 3
 
 
-def test_a_scheduled_job_keeps_its_version_during_the_window_and_holds_the_next_migration(make_stack, tmp_path):
+def test_a_scheduled_job_keeps_its_version_during_the_window_and_rolls_back_by_the_same_rules(make_stack, tmp_path):
     tally = tmp_path / "tally.txt"
     job = f"""\
   tally:
@@ -311,9 +311,17 @@ def test_a_scheduled_job_keeps_its_version_during_the_window_and_holds_the_next_
     schema: 01_ledger
     env: {{DATABASE_URL: "${{db.url}}", APP_VERSION: "1", TALLY_FILE: "{tally}"}}
 """
+    latest = job.replace("schema: 01_ledger", "schema: latest")
+
+    def runs(version: int) -> None:  # the job's next run is of this release
+        before = tally.read_text().count("\n") if tally.exists() else 0
+        wait_until(lambda: tally.exists() and tally.read_text().count("\n") > before
+                   and tally.read_text().splitlines()[-1].startswith(f"v{version} "), timeout=20, interval=0.2)
+
     ledger = Ledger(make_stack)
     ledger.write(1, extra=job)
     ledger.ok("up")
+    first = ledger.revision()
     ledger.post("a", "1.00")
     ledger.migration("02_v2", M02)
     ledger.write(2, extra=job)
@@ -326,6 +334,13 @@ def test_a_scheduled_job_keeps_its_version_during_the_window_and_holds_the_next_
     status = json.loads(ledger.ok("status", "--json").stdout)
     assert status["migrations"][0]["users"] == {"tally": "public_01_ledger", "web": "public_02_v2"}
 
+    # The job moves to the new version, and rolls back within the window like a service.
+    ledger.write(2, extra=latest.replace('"1"', '"2"'))
+    ledger.ok("deploy")
+    runs(2)
+    ledger.ok("rollback", "tally")
+    runs(1)
+
     # The next migration would complete 02 and drop public_01 under the job: refused, nothing changed.
     ledger.migration("03_note", M03)
     ledger.write(3, extra=job)
@@ -333,10 +348,27 @@ def test_a_scheduled_job_keeps_its_version_during_the_window_and_holds_the_next_
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "tally (release" in refused.stderr and "runs on version public_01_ledger of db" in refused.stderr
     assert ledger.states()["02_v2"] == "active" and ledger.version() == 2
-    # Moving the job along with it lets the deploy go.
-    ledger.write(3, extra=job.replace("schema: 01_ledger", "schema: latest").replace('"1"', '"3"'))
+    # Moving the job along with it lets the deploy go; then back to its v1 release is refused.
+    ledger.write(3, extra=latest.replace('"1"', '"3"'))
     ledger.ok("deploy")
     assert ledger.states()["03_note"] == "active"
-    before = tally.read_text().count("\n")
-    wait_until(lambda: "v3" in tally.read_text().splitlines()[-1] and tally.read_text().count("\n") > before,
-               timeout=20, interval=0.2)
+    runs(3)
+    refused = ledger.run("rollback", "tally", "--to", str(first))
+    assert refused.returncode == 2 and "cannot roll tally back" in refused.stderr and "02_v2 removed it" in refused.stderr
+
+
+def test_a_release_whose_version_schema_is_missing_is_refused_though_its_health_check_passes(make_stack):
+    """The ledger's health check never touches the database: it would pass on a missing schema, and every
+    request would then fail. Symphony checks the version schema itself before it starts a release."""
+    ledger = Ledger(make_stack)
+    ledger.ok("up")
+    ledger.migration("02_v2", M02)
+    ledger.write(2)
+    ledger.ok("deploy")
+    with psycopg.connect(ledger.url(), autocommit=True) as conn:  # something outside Symphony drops it
+        conn.execute("DROP SCHEMA public_01_ledger CASCADE")
+    refused = ledger.run("rollback", "web")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "public_01_ledger" in refused.stderr and "dropped outside Symphony" in refused.stderr
+    assert "restore db from a backup that has it" in refused.stderr
+    assert ledger.version() == 2 and ledger.get("/entries").status_code == 200

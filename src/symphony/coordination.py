@@ -55,6 +55,7 @@ class Migrations(Pending):
     versions: dict[str, str] = field(default_factory=dict)  # migration -> its version schema
     since: dict[str, float] = field(default_factory=dict)  # migration -> when it started (epoch seconds)
     changed: set[str] = field(default_factory=set)  # started migrations whose file changed since
+    present: set[str] | None = None  # the version schemas the database has now (None: not asked)
 
     @property
     def interrupted(self) -> str | None:
@@ -79,10 +80,20 @@ class Migrations(Pending):
     def live(self, states: dict[str, str] | None = None) -> set[str]:
         """The version schemas that exist (in `states`, default now): the last completed one's, and the
         open one's."""
+        now = states is None
         states = self.states if states is None else states
         done = [n for n in self.order() if states.get(n) == "complete" and n in self.versions]
         out = {self.versions[done[-1]]} if done else set()
-        return out | {self.versions[n] for n, s in states.items() if s == "active" and n in self.versions}
+        out |= {self.versions[n] for n, s in states.items() if s == "active" and n in self.versions}
+        return out & self.present if now and self.present is not None else out
+
+    def gone(self, version: str) -> tuple[str, str]:
+        """Why `version` does not exist now: (migration, how), how being 'completed' (a later migration's
+        completion removed it), 'missing' (the records say it exists, the database has no such schema), or
+        the state of the migration that makes it."""
+        if self.present is not None and version not in self.present and version in self.live(self.states):
+            return next((n for n, v in self.versions.items() if v == version), version), "missing"
+        return self.removed_by(version)
 
     def after_expand(self) -> dict[str, str]:
         """The states once this deploy's expand is done: a changed open one rolled back, an interrupted one
@@ -131,10 +142,11 @@ def status(stack: Stack, name: str, migrator: Migrator, prior: Resource | None) 
     names = {m.name: version_schema_name(m) for m in files}
     rows = migrator.status()
     if rows is not None:
+        present = {r["version_schema"] for r in rows if r.get("exists")} if any("exists" in r for r in rows) else None
         return Migrations(name, files, {r["name"]: r["state"] for r in rows}, rows=rows,
                           versions={**{r["name"]: r["version_schema"] for r in rows}, **names},
                           since={r["name"]: float(r["started_epoch"]) for r in rows if r.get("started_epoch")},
-                          changed={r["name"] for r in rows if r.get("changed")})
+                          changed={r["name"] for r in rows if r.get("changed")}, present=present)
     if not migrator.recorded:
         return Migrations(name, files, known=False, versions=names)
     recorded = prior.config if prior is not None else {}
@@ -279,7 +291,7 @@ def plan_entries(stack: Stack, found: Migrations, change: Any, resources: dict[s
     if found.active:
         note = "started earlier; completes once every release uses the new version"
         if win is not None:
-            note = f"open: rollback possible until {win.until}"
+            note = win.line()
         if restart:
             note = "its file changed while open: rolled back, then started again"
         out.append({"service": found.service, "migration": found.active, "state": found.states[found.active],
@@ -356,26 +368,30 @@ def check_start(found: Migrations, user: str, version: str) -> None:
     """Refuse to start a release of `user` on a version schema of the database that does not exist."""
     if not found.known or version in found.live():
         return
-    by, how = found.removed_by(version)
-    why = f"migration {by} removed it when it completed" if how == "completed" else f"migration {by} is {how}"
-    raise PlanError(f"{user}: version {version} of {found.service} does not exist ({why}); the release was not started",
-                    fix="deploy it on a version that exists (schema: latest)")
+    raise PlanError(f"{user}: version {version} of {found.service} does not exist ({_why(found, version)}); the "
+                    "release was not started", fix="deploy it on a version that exists (schema: latest)")
+
+
+def _why(found: Migrations, version: str) -> str:
+    by, how = found.gone(version)
+    if how == "completed":
+        return f"migration {by} removed it when it completed"
+    if how == "missing":
+        return f"migration {by} made it, but the database has no such schema: it was dropped outside Symphony"
+    return f"migration {by} is {how.replace('_', ' ')}"
 
 
 def check_rollback(found: Migrations, user: str, release: str | None, revision: int, version: str) -> None:
     """Refuse a rollback of `user` to a release whose version schema is gone: before anything changes."""
     if not found.known or version in found.live():
         return
-    by, how = found.removed_by(version)
-    if how == "completed":
-        why = f"migration {by} removed it when it completed"
-        way = (f"deploy a fix forward, or restore {found.service} from a backup taken before {by} started "
-               "(symphony restore; every write since then is lost)")
-    else:
-        why = f"migration {by} is {how.replace('_', ' ')}"
-        way = "deploy a fix forward"
+    by, how = found.gone(version)
+    way = "deploy a fix forward"
+    if how in ("completed", "missing"):
+        when = f"taken before {by} started" if how == "completed" else "that has it"
+        way += f", or restore {found.service} from a backup {when} (symphony restore; every write since then is lost)"
     raise PlanError(f"cannot roll {user} back to release {release} (revision {revision}): it reads version {version} "
-                    f"of {found.service}, which no longer exists ({why})", fix=way)
+                    f"of {found.service}, which no longer exists ({_why(found, version)})", fix=way)
 
 
 def check_by_hand(found: Migrations, resources: dict[str, Resource], action: str) -> None:

@@ -5,9 +5,10 @@ roll back after a failure unless some user already moved, and what the database'
 from __future__ import annotations
 
 import pytest
-from fake_runtime import FakeRuntime, apply, plan, write_stack
+from fake_runtime import EventLog, FakeRuntime, apply, plan, write_stack
 
 from symphony import coordination
+from symphony.apply import apply_plan
 from symphony.errors import ApplyError, PlanError, RuntimeFailure
 from symphony.runtimes.base import Step
 from symphony.state import StateStore
@@ -294,3 +295,42 @@ def test_a_migration_whose_undo_failed_is_neither_resumed_nor_contracted(tmp_pat
     apply(v2, runtime, state, targets=["db"])
     assert [c for c in migration_calls(runtime) if c[0] in ("start", "complete")] == []
     assert runtime.migrations["db"]["01_celsius"] == "failed"
+
+
+def test_the_window_keeps_the_migration_open_and_a_rollback_may_undo_it(tmp_path, state, runtime):
+    """The default window: once every user moved, the migration stays open (no contract), until the next
+    migration completes it first."""
+    apply(stack(tmp_path, "v1", V1, contract=None), runtime, state)
+    assert migration_calls(runtime)[-1] == ("complete", "db", "00_base")  # nothing ran beside it: at once
+    runtime.log.clear()
+    apply(stack(tmp_path, "v2", V2, contract=None), runtime, state)
+    assert migration_calls(runtime) == [("start", "db", ("01_celsius",))]
+    assert runtime.migrations["db"]["01_celsius"] == "active"
+    assert not plan(stack(tmp_path, "v2b", V2, contract=None), runtime, state).has_changes
+    more = {**V2, "02_more": BASE.replace("readings", "more")}
+    made = plan(stack(tmp_path, "v3", more, contract=None), runtime, state)
+    assert "completes open migration 01_celsius first: its rollback window closes" in made.change("db").reasons
+    assert not any("cannot be rolled back to" in r for r in made.change("db").reasons)  # api is on 01: it stays
+    runtime.log.clear()
+    apply(stack(tmp_path, "v3", more, contract=None), runtime, state)
+    assert migration_calls(runtime) == [("start", "db", ("02_more",))]
+    assert runtime.migrations["db"] == {"00_base": "complete", "01_celsius": "complete", "02_more": "active"}
+
+
+def test_a_release_is_never_started_on_a_version_schema_that_is_gone(tmp_path, state, runtime):
+    """What the plan saw can change before the apply (here the migration is undone by hand meanwhile):
+    the walk asks the database again before each start, and refuses."""
+    apply(stack(tmp_path, "v1", V1, contract=None), runtime, state)
+    apply(stack(tmp_path, "v2", V2, contract=None), runtime, state)
+    changed = write_stack(tmp_path / "v3", camp(contract=None).replace("run: python api.py",
+                                                                        "run: python api.py --v3"), V2)
+    made = plan(changed, runtime, state)
+    assert made.change("api").action == "update"
+    runtime.migrations["db"]["01_celsius"] = "rolled_back"
+    runtime.log.clear()
+    with pytest.raises(ApplyError) as info:
+        apply_plan(changed, made, runtime, state, EventLog())
+    assert info.value.failures["api"] == ("api: version public_01_celsius of db does not exist (migration 01_celsius "
+                                          "is rolled back); the release was not started (deploy it on a version "
+                                          "that exists (schema: latest))")
+    assert ("begin", "api") not in runtime.log

@@ -93,15 +93,21 @@ class Engine:
     # ------------------------------------------------------------------ reading
     def records(self) -> dict[str, Record]:
         with self._connect() as conn:
-            rows = conn.execute(
-                f"SELECT name, position, state, version_schema, error, started_at::text, finished_at::text, "
-                f"extract(epoch FROM started_at)::float8, migration "
-                f"FROM {STATE_SCHEMA}.migrations WHERE schema=%s ORDER BY position", (self.schema,)
-            ).fetchall()
+            return self._records(conn)
+
+    def _records(self, conn: psycopg.Connection[Any]) -> dict[str, Record]:
+        rows = conn.execute(
+            f"SELECT name, position, state, version_schema, error, started_at::text, finished_at::text, "
+            f"extract(epoch FROM started_at)::float8, migration "
+            f"FROM {STATE_SCHEMA}.migrations WHERE schema=%s ORDER BY position", (self.schema,)
+        ).fetchall()
         return {r[0]: Record(*r) for r in rows}
 
     def status(self, migrations: list[Migration]) -> Status:
-        records = self.records()
+        """Each migration's record; `exists`: whether its version schema is in the database now."""
+        with self._connect() as conn:
+            records = self._records(conn)
+            present = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace")}
         out = Status()
         for i, m in enumerate(migrations):
             rec = records.get(m.name)
@@ -116,11 +122,13 @@ class Engine:
                 "finished_at": rec.finished_at if rec else None,
                 "started_epoch": rec.started_epoch if rec else None,
                 "changed": rec is not None and rec.data is not None and normal_data(rec.data) != normal_data(m.to_data()),
+                "exists": version_schema_name(m, self.schema) in present,
             })
         known = {m.name for m in migrations}
         for name, rec in records.items():
             if name not in known:
-                out.migrations.append({**rec.to_json(), "file": None, "note": "applied, but its file is gone"})
+                out.migrations.append({**rec.to_json(), "file": None, "note": "applied, but its file is gone",
+                                       "exists": rec.version_schema in present})
         return out
 
     # ------------------------------------------------------------------ start
