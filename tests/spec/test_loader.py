@@ -76,6 +76,9 @@ def test_durations_and_booleans_are_normalised(folder):
                   .replace("      DATABASE_URL: ${db.url}\n", "      DATABASE_URL: ${db.url}\n      DEBUG: true\n      N: 3\n"))
     api = stack.services["api"]
     assert api.stop_grace == 90.0
+    assert stack.services["db"].postgres.contract.after is None  # the window closes at the next migration
+    windowed = parse(folder, GOOD.replace("version: 15", "version: 15\n      contract: {after: 1d12h}"))
+    assert windowed.services["db"].postgres.contract.after == 129600.0
     assert api.env["DEBUG"] == "true" and api.env["N"] == "3"
 
 
@@ -84,6 +87,10 @@ def test_durations_and_booleans_are_normalised(folder):
     [
         (("health:", "helth:"), 11, "services.api.helth", ["unknown key 'helth'", "did you mean 'health'"]),
         (("version: 15", "version: fifteen"), 5, "services.db.postgres.version", ["expected an integer"]),
+        (("version: 15", "version: 15\n      contract: {after: soon}"), 6, "services.db.postgres.contract.after",
+         ["expected a duration", "24h"]),
+        (("version: 15", "version: 15\n      contract: {afer: 1h}"), 6, "services.db.postgres.contract.afer",
+         ["unknown key 'afer'", "did you mean 'after'"]),
         (("port: 8080", "port: 99999"), 10, "services.api.port", ["99999"]),
         (("${db.url}", "${dbx.url}"), 13, "services.api.env.DATABASE_URL", ["no service named 'dbx'", "did you mean 'db'"]),
         (("${db.url}", "${db.uri}"), 13, "services.api.env.DATABASE_URL", ["no output 'uri'", "url"]),

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from symphony.errors import SpecError
 from symphony.spec.models import (
+    ContractSpec,
     KubernetesSpec,
     PostgresSpec,
     RolloutSpec,
@@ -186,6 +187,8 @@ def _model_at(path: Path_) -> type[BaseModel] | None:
         return PostgresSpec
     if len(path) == 3 and path[0] == "services" and path[2] == "rollout":
         return RolloutSpec
+    if len(path) == 4 and path[0] == "services" and path[2:] == ("postgres", "contract"):
+        return ContractSpec
     return None
 
 

@@ -122,7 +122,7 @@ def _command(value: Any) -> str | list[str]:
 
 
 def _duration(value: Any) -> float:
-    fix = "write a duration like 10s, 500ms, 2m or 1m30s, or a number of seconds"
+    fix = "write a duration like 10s, 500ms, 2m, 1m30s or 24h, or a number of seconds"
     seconds: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
