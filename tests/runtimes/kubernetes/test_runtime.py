@@ -454,6 +454,11 @@ def test_migrations_by_hand_on_kubernetes_read_the_records_and_run_as_jobs(kube:
     sym = Symphony(ws.stack.root)
     status = json.loads(sym.run("migrate", "status", "--json", check=True).stdout)["migrations"]
     assert [(m["name"], m["state"]) for m in status] == [("00_base", "complete"), ("01_hourly_fahrenheit", "active")]
+    refused = sym.run("migrate", "complete")  # it would drop the version api runs on
+    assert refused.returncode == 2 and "api (release" in refused.stderr and "still run(s) on public_00_base" in \
+        refused.stderr, refused.stdout + refused.stderr
+    ws.apply()  # the users move; the migration stays open (the rollback window)
+    assert ws.state.resource("db").config["migration_active"] == "01_hourly_fahrenheit"
     done = sym.run("migrate", "complete")
     assert done.returncode == 0 and "Completed: 01_hourly_fahrenheit" in done.stdout, done.stdout + done.stderr
     assert kube.cluster.get(migration_job(ws.stack, "db", "complete", "01_hourly_fahrenheit")) is not None
