@@ -230,6 +230,11 @@ def test_the_open_migration_rolls_back_once_nothing_uses_it_and_a_changed_file_r
     ledger.ok("deploy")
     assert ledger.states()["02_v2"] == "active" and ledger.version() == 2
     ledger.migration("02_v2", M02.replace("'EUR'\"", "'USD'\"").replace("\"'EUR'\"", "\"'USD'\""))
+    # web writes to its new columns: starting it again under web would drop what it wrote there.
+    refused = ledger.run("plan")
+    assert refused.returncode == 2 and "02_v2 changed while open, and web run(s) on its version" in refused.stderr
+    assert "symphony rollback web" in refused.stderr and "new migration file" in refused.stderr
+    ledger.ok("rollback", "web")  # v1; the migration stays open (no --yes)
     plan = ledger.ok("plan").stdout
     assert "migration 02_v2 changed while open: roll it back, then start it again (backup first)" in plan
     backups = len(list((ledger.sym.home / "backups").glob("db-*.dump")))

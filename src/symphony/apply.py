@@ -129,8 +129,14 @@ class _Walk:
                     except _StepFailed as exc:  # the database is up, its migration failed: record both
                         if exc.applied.outputs is not None:
                             self.outputs[change.service] = exc.applied.outputs
-                        self._record(change, exc.applied, exc.deployment, "applied")
+                        res = self._record(change, exc.applied, exc.deployment, "applied")
+                        if exc.closed:
+                            coordination.settle(res, "complete", exc.closed)
+                            self.state.put_resource(res)
                         self._failed(change, str(exc))
+                        continue
+                    except _NotStarted as exc:  # refused before anything changed: its record stays as it is
+                        self._failed(change, str(exc), record=False)
                         continue
                     except Exception as exc:  # one step's failure; the others go on
                         self._failed(change, _message(exc))
@@ -156,7 +162,10 @@ class _Walk:
         dep.release = change.release
         self.hashes[svc.name] = dep.config_hash
         for db, version in dep.schema.items():  # never start a release on a version schema that is gone
-            coordination.check_start(self._migrations(db), svc.name, version)
+            try:
+                coordination.check_start(self._migrations(db), svc.name, version)
+            except SymphonyError as exc:
+                raise _NotStarted(str(exc)) from None
         if svc.postgres is not None and prior is not None and change.action != "replace" and \
                 prior.config.get("version") not in (None, svc.postgres.version):
             raise PlanError(f"{svc.name}: changing postgres.version in place is not supported",
@@ -166,10 +175,11 @@ class _Walk:
         started: list[str] = []
         if svc.postgres is not None and svc.postgres.migrations is not None:
             migrator = self.runtime.migrator(svc.name, svc.postgres, applied.outputs)
+            found = coordination.status(self.stack, svc.name, migrator, prior)
             try:
-                started = coordination.expand(self.stack, svc.name, migrator, prior, self.events)
+                started = coordination.expand(self.stack, svc.name, migrator, prior, self.events, found)
             except Exception as exc:
-                raise _StepFailed(exc, applied, dep) from exc
+                raise _StepFailed(exc, applied, dep, coordination.closed_by_failed_start(found, migrator)) from exc
         return _Done(applied, dep, started)
 
     def _migrations(self, db: str) -> coordination.Migrations:
@@ -195,12 +205,12 @@ class _Walk:
         self.state.journal(self.result.revision, name, change.action, "done")
         self.result.done.append(name)
 
-    def _failed(self, change: Change, message: str) -> None:
+    def _failed(self, change: Change, message: str, record: bool = True) -> None:
         name = change.service
         self.result.failed[name] = message
         self.events(name, "failed: " + message.splitlines()[0])
         self.state.journal(self.result.revision, name, change.action, "failed", message)
-        if change.kind == "job" and name in self.stack.services:
+        if record and change.kind == "job" and name in self.stack.services:
             old = self.resources.get(name)
             self.state.put_resource(Resource(
                 name, "job", change.config_hash or self.hashes.get(name), change.release, "failed",
@@ -278,8 +288,8 @@ class _Walk:
 
     def _earlier(self, db: str) -> set[str | None]:
         """The versions of `db` (None: the plain tables) every recorded release of its users read."""
-        return {coordination.version_in(d.config, db) for name in self.stack.services
-                if db in self.stack.dependencies(name) for d in self.state.deployments(name)}
+        return {coordination.version_in(d.config, db) for name in coordination.users(self.stack, db)
+                for d in self.state.deployments(name)}
 
     def _roll_back_schemas(self) -> None:
         """After `symphony rollback`: roll back the open migrations the plan offered (and the user accepted),
@@ -289,8 +299,11 @@ class _Walk:
             if entry.get("action") != "rollback" or name not in self.stack.services:
                 continue
             found = self._migrations(name)
-            if found.open != migration or coordination.schema_rollback(found, self.resources, {}) is None:
-                self.events(name, f"migration {migration} is kept: something uses it again")
+            if found.open != migration:
+                self.events(name, f"migration {migration} is no longer open: nothing to roll back")
+                continue
+            if coordination.schema_rollback(found, self.resources, {}) is None:
+                self.events(name, f"migration {migration} is kept: a release runs on it again")
                 continue
             spec = self.stack.services[name].postgres
             assert spec is not None
@@ -310,9 +323,13 @@ class _Walk:
 class _StepFailed(Exception):
     """A step whose runtime part succeeded but whose migration failed."""
 
-    def __init__(self, cause: Exception, applied: Applied, dep: Deployment) -> None:
+    def __init__(self, cause: Exception, applied: Applied, dep: Deployment, closed: str | None = None) -> None:
         super().__init__(_message(cause))
-        self.applied, self.deployment = applied, dep
+        self.applied, self.deployment, self.closed = applied, dep, closed
+
+
+class _NotStarted(Exception):
+    """A step refused before the runtime was asked to do anything."""
 
 
 def _message(exc: BaseException) -> str:

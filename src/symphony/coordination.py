@@ -56,6 +56,7 @@ class Migrations(Pending):
     since: dict[str, float] = field(default_factory=dict)  # migration -> when it started (epoch seconds)
     changed: set[str] = field(default_factory=set)  # started migrations whose file changed since
     present: set[str] | None = None  # the version schemas the database has now (None: not asked)
+    started: list[str] = field(default_factory=list)  # the migrations with a record, in the order they started
 
     @property
     def interrupted(self) -> str | None:
@@ -74,8 +75,10 @@ class Migrations(Pending):
         return name if name in self.changed and any(m.name == name for m in self.migrations) else None
 
     def order(self) -> list[str]:
-        names = [m.name for m in self.migrations]
-        return names + [n for n in self.states if n not in names]  # a file gone: its record comes last
+        """Every migration in order: those the database has a record of as they started (a file deleted
+        since keeps its place), then the files never started."""
+        recorded = self.started or [m.name for m in self.migrations if m.name in self.states]
+        return recorded + [m.name for m in self.migrations if m.name not in recorded]
 
     def live(self, states: dict[str, str] | None = None) -> set[str]:
         """The version schemas that exist (in `states`, default now): the last completed one's, and the
@@ -143,10 +146,12 @@ def status(stack: Stack, name: str, migrator: Migrator, prior: Resource | None) 
     rows = migrator.status()
     if rows is not None:
         present = {r["version_schema"] for r in rows if r.get("exists")} if any("exists" in r for r in rows) else None
+        started = [r["name"] for r in sorted((r for r in rows if r.get("started_epoch")),
+                                              key=lambda r: float(r["started_epoch"]))]
         return Migrations(name, files, {r["name"]: r["state"] for r in rows}, rows=rows,
                           versions={**{r["name"]: r["version_schema"] for r in rows}, **names},
                           since={r["name"]: float(r["started_epoch"]) for r in rows if r.get("started_epoch")},
-                          changed={r["name"] for r in rows if r.get("changed")}, present=present)
+                          changed={r["name"] for r in rows if r.get("changed")}, present=present, started=started)
     if not migrator.recorded:
         return Migrations(name, files, known=False, versions=names)
     recorded = prior.config if prior is not None else {}
@@ -161,7 +166,9 @@ def status(stack: Stack, name: str, migrator: Migrator, prior: Resource | None) 
         file = next((m for m in files if m.name == active), None)
         if file is not None and recorded.get("migration_digest") not in (None, digest(file)):
             changed.add(active)
-    return Migrations(name, files, states, versions=names, since=since, changed=changed)
+    order = list(recorded.get("migrations") or [])
+    order += [active] if active and active not in order else []
+    return Migrations(name, files, states, versions=names, since=since, changed=changed, started=order)
 
 
 def rows(stack: Stack, found: Migrations) -> list[dict[str, Any]]:
@@ -194,13 +201,32 @@ def version_in(config: dict[str, Any], database: str) -> str | None:
     return recorded.get(database, recorded.get("*"))  # '*': a record of an older Symphony
 
 
-def running(resources: dict[str, Resource], database: str) -> dict[str, str]:
-    """The recorded users that keep running on a version of `database`: services and scheduled jobs."""
+def running(resources: dict[str, Resource], database: str, stack: Stack | None = None) -> dict[str, str]:
+    """The recorded users that keep running on a version of `database`: services and scheduled jobs (of
+    the spec, if given: the others are deleted by the plan)."""
     out = {}
     for name, res in resources.items():
+        if stack is not None and name not in stack.services:
+            continue
         version = version_of(res, database)
         if version is not None and (res.kind == "service" or res.config.get("schedule")):
             out[name] = version
+    return out
+
+
+def plain(resources: dict[str, Resource], stack: Stack, database: str) -> dict[str, Resource]:
+    """The recorded services and scheduled jobs of the spec that read `database` without a version (no
+    `schema:`): the plain tables, whose shape changes when a migration completes."""
+    out = {}
+    ref = "${" + database + "."
+    for name, res in resources.items():
+        if name not in stack.services or version_of(res, database) is not None:
+            continue
+        if res.kind != "service" and not res.config.get("schedule"):
+            continue
+        env = res.config.get("env") or {}
+        if database in (res.config.get("depends_on") or []) or any(ref in str(v) for v in env.values()):
+            out[name] = res
     return out
 
 
@@ -261,7 +287,7 @@ def window(stack: Stack, found: Migrations, resources: dict[str, Resource]) -> W
     done = [n for n in found.order() if found.states.get(n) == "complete" and n in found.versions]
     return Window(found.service, name, found.versions.get(name), found.versions[done[-1]] if done else None,
                   since, since + after if after is not None and since is not None else None,
-                  running(resources, found.service))
+                  running(resources, found.service, stack))
 
 
 def _moving(stack: Stack, found: Migrations) -> bool:
@@ -302,10 +328,6 @@ def plan_entries(stack: Stack, found: Migrations, change: Any, resources: dict[s
         act(f"migration {found.interrupted} was interrupted while starting: resume it")
     if restart:
         act(f"migration {restart} changed while open: roll it back, then start it again (backup first)")
-        on = [u for u, v in running(resources, found.service).items() if v == found.versions.get(restart)]
-        if on:
-            change.reasons.append(f"{', '.join(sorted(on))} run(s) on {found.versions.get(restart)}: its queries "
-                                  "fail while it starts again (roll back to the previous release first to avoid it)")
     if found.todo:
         names = ", ".join(m.name for m in found.todo)
         act(f"{len(found.todo)} pending migration(s): {names} (backup first)")
@@ -326,14 +348,34 @@ def plan_entries(stack: Stack, found: Migrations, change: Any, resources: dict[s
 def guard(stack: Stack, found: Migrations, resources: dict[str, Resource], changes: dict[str, Any],
           expands: bool) -> list[str]:
     """Refuse (PlanError) a plan that would start a release on a version of the database that will not
-    exist, or leave a running release on a version it removes. Returns what the plan must warn of: the
+    exist, leave a running release on a version (or plain tables) it removes or changes, or restart an
+    edited migration under the releases that write to it. Returns what the plan must warn of: the
     current releases that cannot be rolled back to afterwards."""
     if not found.known:
         return []
     db = found.service
+    failed = next((n for n, st in found.states.items() if st == "failed"), None)
+    if expands and failed and found.todo:
+        raise PlanError(f"{db}: migration {failed} failed to start and its undo failed too: it must be undone before "
+                        f"{', '.join(m.name for m in found.todo)} can start", fix="symphony migrate rollback retries the undo")
     states = found.after_expand() if expands else found.states
     after = found.live(states)
-    live = running(resources, db)
+    live = running(resources, db, stack)
+    restart = found.restart if expands else None
+    if restart:
+        on = sorted(u for u, v in live.items() if v == found.versions.get(restart))
+        if on:
+            raise PlanError(
+                f"migration {restart} changed while open, and {', '.join(on)} run(s) on its version "
+                f"{found.versions.get(restart)}: starting it again would drop what they wrote to its new columns",
+                fix=f"roll them back first (symphony rollback {on[0]}), or put the change in a new migration file")
+    completes = [n for n, st in states.items() if st == "complete" and found.states.get(n) != "complete"]
+    if completes:
+        for user, res in sorted(plain(resources, stack, db).items()):
+            change = changes.get(user)
+            if change is None or change.is_noop or not (change.config.get("schema") or {}).get(db):
+                raise PlanError(f"{user}{_release(res)} reads the plain tables of {db} (no schema:), which completing "
+                                f"migration {completes[0]} changes", fix=f"give {user} schema: latest")
     warnings = []
     for user in sorted(set(users(stack, db)) | set(live)):
         change = changes.get(user)
@@ -354,14 +396,20 @@ def guard(stack: Stack, found: Migrations, resources: dict[str, Resource], chang
         res = resources[user]
         if want is None or want == current:
             raise PlanError(
-                f"{user} (release {res.release}) runs on version {current} of {db}, which this plan removes "
+                f"{user}{_release(res)} runs on version {current} of {db}, which this plan removes "
                 f"(migration {by} completes)",
                 fix=f"deploy {user} on a newer schema version in the same plan, or roll the open migration back "
                     "first (symphony migrate rollback)")
-        warnings.append(f"{user}'s current release ({res.release}, on {current}) cannot be rolled back to afterwards: "
-                        f"{current} goes when migration {by} completes in this deploy, and until {user}'s new release "
-                        "is live its old instances have no schema (one migration per deploy keeps both)")
+        warnings.append(f"{user}'s current release{_release(res, bare=True)} on {current} cannot be rolled back to "
+                        f"afterwards: {current} goes when migration {by} completes in this deploy, and until {user}'s "
+                        "new release is live its old instances have no schema (one migration per deploy keeps both)")
     return warnings
+
+
+def _release(res: Resource, bare: bool = False) -> str:
+    if not res.release:
+        return ""
+    return f" ({res.release})" if bare else f" (release {res.release})"
 
 
 def check_start(found: Migrations, user: str, version: str) -> None:
@@ -369,7 +417,7 @@ def check_start(found: Migrations, user: str, version: str) -> None:
     if not found.known or version in found.live():
         return
     raise PlanError(f"{user}: version {version} of {found.service} does not exist ({_why(found, version)}); the "
-                    "release was not started", fix="deploy it on a version that exists (schema: latest)")
+                    "release was not started", fix="deploy it on a version that exists, e.g. schema: latest")
 
 
 def _why(found: Migrations, version: str) -> str:
@@ -394,17 +442,22 @@ def check_rollback(found: Migrations, user: str, release: str | None, revision: 
                     f"of {found.service}, which no longer exists ({_why(found, version)})", fix=way)
 
 
-def check_by_hand(found: Migrations, resources: dict[str, Resource], action: str) -> None:
-    """`symphony migrate complete|rollback` never removes a version a running release reads."""
+def check_by_hand(stack: Stack, found: Migrations, resources: dict[str, Resource], action: str) -> None:
+    """`symphony migrate complete|rollback` never removes a version (or changes the plain tables) a running
+    release reads."""
     name = found.open
     if name is None:
         return
     keeps = found.versions.get(name, name)
+    if action == "complete":
+        for user, res in sorted(plain(resources, stack, found.service).items()):
+            raise UsageError(f"{user}{_release(res)} reads the plain tables of {found.service} (no schema:), which "
+                             f"completing {name} changes", fix=f"give {user} schema: latest and deploy it first")
     gone = found.live() - {keeps} if action == "complete" else {keeps}
-    on = sorted((u, v) for u, v in running(resources, found.service).items() if v in gone)
+    on = sorted((u, v) for u, v in running(resources, found.service, stack).items() if v in gone)
     if not on:
         return
-    who = ", ".join(f"{u} (release {resources[u].release})" for u, _ in on)
+    who = ", ".join(f"{u}{_release(resources[u])}" for u, _ in on)
     if action == "complete":
         raise UsageError(f"{who} still run(s) on {on[0][1]}, which completing {name} removes",
                          fix="deploy them on the new version first (symphony deploy), or roll the migration back")
@@ -463,6 +516,15 @@ def expand(stack: Stack, name: str, migrator: Migrator, prior: Resource | None, 
     return started
 
 
+def closed_by_failed_start(found: Migrations, migrator: Migrator) -> str | None:
+    """The open migration a failed start may have completed before it failed (a start completes the open
+    one first). A runtime that cannot ask the database records it as complete: that refuses a rollback
+    onto its previous version that might still work, rather than allow one onto a schema that may be gone."""
+    if not migrator.recorded or found.open is None or found.restart or not found.todo:
+        return None
+    return found.open
+
+
 def record(res: Resource, started: list[str] | None = None, active: str | None = None,
            forget: str | None = None, files: list[Migration] | None = None) -> None:
     """Write the engine's migration bookkeeping onto a database's resource."""
@@ -483,8 +545,9 @@ def settle(res: Resource, outcome: str, migration: str) -> None:
         record(res, active=None)
     elif outcome == "rolled_back":
         record(res, active=None, forget=migration)
-    else:
-        res.config = {**res.config, "migration_active": migration}
+    else:  # an older record without the start time: the window's age counts from now on
+        res.config = {**res.config, "migration_active": migration,
+                      "migration_since": res.config.get("migration_since") or time.time()}
 
 
 def finish(stack: Stack, name: str, migrator: Migrator, resources: dict[str, Resource], started: list[str],
@@ -523,6 +586,12 @@ def finish(stack: Stack, name: str, migrator: Migrator, resources: dict[str, Res
                      "schema version")
         return "active", active
     win = window(stack, found, resources)
+    holding = sorted(plain(resources, stack, name))
+    if holding:
+        if started or (win is not None and win.expired):
+            events(name, f"migration {active} stays open: {', '.join(holding)} read(s) the plain tables (no "
+                         "schema:), which completing it changes")
+        return "active", active
     fresh = earlier is not None and not earlier - {newest}
     if win is not None and not win.expired and not fresh:
         if started:

@@ -152,16 +152,16 @@ class Workspace:
                         private=target.private)
         plan = Plan(self.stack.name, [change])
         resources = self.state.resources()
-        wants = dict(target.config.get("schema") or {})
         for db, db_svc in self.stack.services.items():
             if db_svc.postgres is None or db_svc.postgres.migrations is None:
                 continue
             found = self._migrations(db, resources.get(db))
-            if db in wants:
-                coordination.check_rollback(found, service, target.release, target.revision, wants[db])
+            want = coordination.version_in(target.config, db)
+            if want is not None:
+                coordination.check_rollback(found, service, target.release, target.revision, want)
             if coordination.version_of(current, db) is None:
                 continue  # this rollback does not move a user of db
-            offer = coordination.schema_rollback(found, resources, {service: wants.get(db)})
+            offer = coordination.schema_rollback(found, resources, {service: want})
             if offer is not None:
                 plan.migrations.append(offer)
             else:
@@ -250,7 +250,7 @@ class Workspace:
             active = found.active
             if active is None:
                 return []
-            coordination.check_by_hand(found, self.state.resources(), action)
+            coordination.check_by_hand(self.stack, found, self.state.resources(), action)
             if action == "complete":
                 if found.states.get(active) != "active":
                     raise UsageError(f"migration {active} is {found.states.get(active)} (a crash interrupted its "

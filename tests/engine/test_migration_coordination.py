@@ -9,7 +9,7 @@ from fake_runtime import EventLog, FakeRuntime, apply, plan, write_stack
 
 from symphony import coordination
 from symphony.apply import apply_plan
-from symphony.errors import ApplyError, PlanError, RuntimeFailure
+from symphony.errors import ApplyError, PlanError, RuntimeFailure, UsageError
 from symphony.runtimes.base import Step
 from symphony.state import StateStore
 
@@ -332,5 +332,59 @@ def test_a_release_is_never_started_on_a_version_schema_that_is_gone(tmp_path, s
         apply_plan(changed, made, runtime, state, EventLog())
     assert info.value.failures["api"] == ("api: version public_01_celsius of db does not exist (migration 01_celsius "
                                           "is rolled back); the release was not started (deploy it on a version "
-                                          "that exists (schema: latest))")
+                                          "that exists, e.g. schema: latest)")
     assert ("begin", "api") not in runtime.log
+
+
+def test_a_failed_start_that_completed_the_open_migration_is_recorded_so(tmp_path, state, runtime):
+    """On a runtime that cannot ask the database (records are the facts), a start that failed may have
+    completed the open migration first: it is recorded complete, so no rollback goes onto its previous
+    version, which may be gone."""
+    apply(stack(tmp_path, "v1", V1, contract=None), runtime, state)
+    apply(stack(tmp_path, "v2", V2, contract=None), runtime, state)
+    assert state.resource("db").config["migration_active"] == "01_celsius"
+    runtime.failing_migrations.add("02_more")
+    with pytest.raises(ApplyError):
+        apply(stack(tmp_path, "v3", {**V2, "02_more": BASE.replace("readings", "more")}, contract=None), runtime, state)
+    db = state.resource("db")
+    assert db.config["migration_active"] is None and "01_celsius" in db.config["migrations"]
+    assert runtime.migrations["db"]["01_celsius"] == "complete"  # what the database says agrees
+
+
+def test_removing_a_service_recorded_on_an_old_version_is_not_refused(tmp_path, state, runtime):
+    apply(stack(tmp_path, "v1", V1, contract=None), runtime, state)
+    apply(stack(tmp_path, "v2", V2, contract=None), runtime, state)
+    # ingest pinned to 00_base (a job, not kept running) and other removed: 02 completes 01 and may go on.
+    more = {**V2, "02_more": BASE.replace("readings", "more")}
+    spec = camp(contract=None).replace("      other:\n        run: python other.py\n", "")
+    made = plan(write_stack(tmp_path / "v3", spec, more), runtime, state)
+    assert made.change("other").action == "delete"
+
+
+def test_a_completed_migration_whose_file_was_deleted_keeps_its_place(tmp_path, state, runtime):
+    apply(stack(tmp_path, "v2", V2, contract="0s"), runtime, state)
+    assert runtime.migrations["db"] == {"00_base": "complete", "01_celsius": "complete"}
+    later = {"01_celsius": CELSIUS, "02_more": BASE.replace("readings", "more")}  # 00_base's file is gone
+    made, _ = apply(stack(tmp_path, "v3", later, contract="0s"), runtime, state)
+    assert made.change("api").action == "update"
+    assert runtime.migrations["db"]["02_more"] == "complete"
+
+
+def test_a_release_on_the_plain_tables_holds_the_completion(tmp_path, state, runtime):
+    """A service that reads the database without schema: reads the plain tables, whose shape changes when
+    a migration completes: a plan that would complete one under it is refused, and so is migrate complete."""
+    spec = camp(contract=None).replace("run: python other.py", 'run: python other.py\n        env: {DB: "${db.url}"}')
+    v1 = write_stack(tmp_path / "v1", spec, V1)
+    apply(v1, runtime, state)
+    assert runtime.migrations["db"]["00_base"] == "active"  # held open: other reads the plain tables
+    with pytest.raises(PlanError, match="other reads the plain tables of db .no schema:., which completing migration "
+                                        "00_base changes .give other schema: latest."):
+        plan(write_stack(tmp_path / "v2", spec, V2), runtime, state)
+    found = coordination.status(v1, "db", runtime.migrator("db", v1.services["db"].postgres, runtime.databases["db"]),
+                                state.resource("db"))
+    with pytest.raises(UsageError, match="other reads the plain tables"):
+        coordination.check_by_hand(v1, found, state.resources(), "complete")
+    # Given a version, it moves along, and the migrations go on.
+    apply(write_stack(tmp_path / "v2", spec.replace("run: python other.py", "run: python other.py\n        schema: "
+                                                                             "latest"), V2), runtime, state)
+    assert runtime.migrations["db"] == {"00_base": "complete", "01_celsius": "active"}

@@ -70,6 +70,13 @@ def expand(service: str, folder: Path, url: str, backup: Callable[[], list[Any]]
     engine = Engine(url, events=lambda m: events(service, m))
     engine.repair()
     state = pending(folder, url, service)
+    failed = next((n for n, s in state.states.items() if s == "failed"), None)
+    if failed is not None and state.todo:  # never contract a migration whose undo failed
+        from symphony.errors import RuntimeFailure
+
+        raise RuntimeFailure(f"migration {failed} failed to start and its undo failed too: it must be undone before "
+                             f"{', '.join(m.name for m in state.todo)} can start",
+                             fix="symphony migrate rollback retries the undo")
     reopen = restart if restart is not None and state.states.get(restart) == "active" else None
     if not state.todo and not reopen:
         return []
