@@ -241,7 +241,7 @@ class LocalRuntime:
         port = spec.port or meta.get("port") or free_port()
         conflict = self.port_conflict(int(port), spec.bind, name)
         if conflict:
-            raise RuntimeFailure(f"{name}: {conflict}", fix="set services.{name}.postgres.port to a free port")
+            raise RuntimeFailure(f"{name}: {conflict}", fix=f"set services.{name}.postgres.port to a free port")
         old_settings = meta.get("settings", {})
         changed = pg.write_config(volume, int(port), spec.bind, spec.settings, user)
         meta = {"port": int(port), "version": spec.version, "settings": spec.settings}
@@ -401,12 +401,14 @@ class LocalRuntime:
                 return None
             except OSError:
                 pass
-        pid, cmd = _listener(port)
-        if pid is not None and self.agent.running():
+        listeners = _listeners(port)
+        if listeners and self.agent.running():
             units = self.agent.call("status")["units"]
             mine = units.get(owner, {}).get("pids", []) + units.get("_switch", {}).get("pids", [])
-            if pid in mine or any(_is_descendant(pid, p) for p in mine):
+            # a PostgreSQL backend holds the listening socket for a moment after its fork: a child counts
+            if any(pid in mine or any(_is_descendant(pid, p) for p in mine) for pid, _ in listeners):
                 return None
+        pid, cmd = listeners[0] if listeners else (None, None)
         who = f" by pid {pid} ({cmd})" if pid else ""
         return f"port {port} on {bind} is in use{who}"
 
@@ -489,16 +491,18 @@ def _raise_unless_ok(name: str, result: dict[str, Any]) -> None:
     raise RuntimeFailure(text, fix=f"see 'symphony logs {name}'")
 
 
-def _listener(port: int) -> tuple[int | None, str | None]:
+def _listeners(port: int) -> list[tuple[int, str]]:
+    """The live processes holding a listening socket on `port`, with their names (one that exited since
+    is left out)."""
     import psutil
 
+    out = []
     with contextlib.suppress(psutil.Error, OSError):
         for conn in psutil.net_connections(kind="tcp"):
             if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
                 with contextlib.suppress(psutil.Error):
-                    return conn.pid, psutil.Process(conn.pid).name()
-                return conn.pid, None
-    return None, None
+                    out.append((conn.pid, psutil.Process(conn.pid).name()))
+    return out
 
 
 def _is_descendant(pid: int, ancestor: int) -> bool:
