@@ -162,6 +162,9 @@ class _Walk:
         dep.release = change.release
         self.hashes[svc.name] = dep.config_hash
         for db, version in dep.schema.items():  # never start a release on a version schema that is gone
+            spec = self.stack.services[db].postgres if db in self.stack.services else None
+            if spec is None or spec.migrations is None:
+                continue
             try:
                 coordination.check_start(self._migrations(db), svc.name, version)
             except SymphonyError as exc:
