@@ -149,7 +149,7 @@ def status(stack: Stack, name: str, migrator: Migrator, prior: Resource | None) 
         started = [r["name"] for r in sorted((r for r in rows if r.get("started_epoch")),
                                               key=lambda r: float(r["started_epoch"]))]
         return Migrations(name, files, {r["name"]: r["state"] for r in rows}, rows=rows,
-                          versions={**{r["name"]: r["version_schema"] for r in rows}, **names},
+                          versions={**names, **{r["name"]: r["version_schema"] for r in rows}},  # as started
                           since={r["name"]: float(r["started_epoch"]) for r in rows if r.get("started_epoch")},
                           changed={r["name"] for r in rows if r.get("changed")}, present=present, started=started)
     if not migrator.recorded:

@@ -180,3 +180,22 @@ def test_a_start_whose_undo_fails_is_marked_failed_and_rolled_back_later(engine,
     assert engine.records()["02_bad"].state == "rolled_back"
     assert sql("SELECT count(*) FROM information_schema.columns WHERE table_name='readings' "
                "AND column_name LIKE '%x'") == [(0,)]
+
+
+def test_a_version_schema_is_named_as_pgroll_names_it(engine, sql):
+    """pgroll's VersionedSchemaName: `<schema>_<version>`, the version being `version_schema` when the file
+    sets one, else the migration's name (so an app following pgroll's convention finds its schema)."""
+    readings(engine)
+    named = migration("02_celsius", V2 + "version_schema: v2\n")
+    engine.start(named, 1)
+    schemas = {r[0] for r in sql("SELECT nspname FROM pg_namespace")}
+    assert "public_v2" in schemas and "v2" not in schemas and "public_01_readings" in schemas
+    assert [s["version_schema"] for s in engine.status([readings_file(), named]).migrations] == [
+        "public_01_readings", "public_v2"]
+    assert sql("SELECT count(*) FROM readings", schema="public_v2") == [(0,)]
+    engine.rollback()
+    assert "public_v2" not in {r[0] for r in sql("SELECT nspname FROM pg_namespace")}
+
+
+def readings_file() -> Migration:
+    return migration("01_readings", READINGS)

@@ -2,9 +2,9 @@
 
 State lives in the database itself (schema `symphony_migrate`), so it travels with the data and a
 backup restores it too. One migration may be active at a time. Each started migration gets a
-version schema (`public_<name>`, or its `version_schema`) of views over the physical tables, shaped
-as that version of the application expects; the previous version's schema (or the plain `public`
-schema before the first migration) keeps working beside it until complete.
+version schema (`public_<version>`: its `version_schema`, else its name, as pgroll names it) of views
+over the physical tables, shaped as that version of the application expects; the previous version's
+schema (or the plain `public` schema before the first migration) keeps working beside it until complete.
 
 States: active (started, both versions served), complete, rolled_back, failed (start failed and
 its undo failed too; `migrate rollback` retries the undo).
@@ -73,8 +73,9 @@ def normal_data(data: Any) -> Any:
 
 
 def version_schema_name(migration: Migration, schema: str = "public") -> str:
-    name = migration.version_schema or f"{schema}_{migration.name}"
-    return name[:63]
+    """As pgroll names it (`VersionedSchemaName`): `<schema>_<version>`, the version being the file's
+    `version_schema` if it sets one, else the migration's name."""
+    return f"{schema}_{migration.version_schema or migration.name}"[:63]
 
 
 class Engine:
@@ -115,14 +116,14 @@ class Engine:
                 "name": m.name,
                 "file": str(m.file) if m.file else None,
                 "state": rec.state if rec else "pending",
-                "version_schema": version_schema_name(m, self.schema),
+                "version_schema": rec.version_schema if rec else version_schema_name(m, self.schema),
                 "position": i,
                 "error": rec.error if rec else None,
                 "started_at": rec.started_at if rec else None,
                 "finished_at": rec.finished_at if rec else None,
                 "started_epoch": rec.started_epoch if rec else None,
                 "changed": rec is not None and rec.data is not None and normal_data(rec.data) != normal_data(m.to_data()),
-                "exists": version_schema_name(m, self.schema) in present,
+                "exists": (rec.version_schema if rec else version_schema_name(m, self.schema)) in present,
             })
         known = {m.name for m in migrations}
         for name, rec in records.items():
