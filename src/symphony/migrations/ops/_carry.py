@@ -23,7 +23,7 @@ def _dup(name: str) -> str:
     return f"{_PREFIX}{name}"[:63]
 
 
-def _swap(definition: str, old: str, new: str) -> str:
+def swap_column(definition: str, old: str, new: str) -> str:
     """`definition` with the column `old` (quoted or bare, as PostgreSQL prints it) replaced by `new`."""
     quoted = re.sub(rf'"{re.escape(old)}"', ident(new), definition)
     return re.sub(rf"(?<![\w\"]){re.escape(old)}(?![\w\"])", ident(new), quoted)
@@ -52,7 +52,7 @@ def carry(ctx: Context, table: str, columns: dict[str, str], memo: dict[str, Any
         dup = _dup(name)
         statement = definition
         for old, new in columns.items():
-            statement = _swap(statement, old, new)
+            statement = swap_column(statement, old, new)
 
         def concurrent(m: re.Match[str], dup: str = dup) -> str:
             return f"CREATE {m.group(1) or ''}INDEX CONCURRENTLY IF NOT EXISTS {ident(dup)} ON"
@@ -77,7 +77,7 @@ def carry(ctx: Context, table: str, columns: dict[str, str], memo: dict[str, Any
         dup = _dup(name)
         swapped = definition
         for old, new in columns.items():
-            swapped = _swap(swapped, old, new)
+            swapped = swap_column(swapped, old, new)
         if kind == "u":
             keys = re.search(r"\((.*)\)", swapped)  # not `columns`: the next constraint still needs that
             if keys and not ctx.index_exists(dup):

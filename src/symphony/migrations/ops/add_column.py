@@ -1,11 +1,13 @@
 """add_column: a shadow column at start (filled by `up` for rows the old version writes, and by a
-backfill for existing rows); renamed to its real name, with NOT NULL and constraints, at complete."""
+backfill for existing rows), its check enforced on new writes from start (NOT VALID, as pgroll);
+renamed to its real name, with NOT NULL and constraints validated, at complete."""
 
 from __future__ import annotations
 
 from symphony.migrations.catalog import ColumnInfo, Schema
 from symphony.migrations.context import Context, ident, shadow
 from symphony.migrations.model import AddColumn
+from symphony.migrations.ops import _carry
 from symphony.migrations.ops import _columns as cols
 from symphony.migrations.ops.base import Impact, Op
 
@@ -50,6 +52,12 @@ class AddColumnOp(Op):
             ctx.backfill(table, f"{self.memo_key}:backfill")
         cols.constrain_shadow(ctx, table.physical, shadow(c.name), c.name, nullable=c.nullable,
                               unique=self._unique_name(table.physical), references=c.references)
+        if c.check is not None and not ctx.constraint_exists(table.physical, c.check.name):
+            # as pgroll: the new version's writes meet the check from start (NOT VALID: the rows the backfill
+            # has not reached yet are checked at complete); it names the column, so it follows the rename
+            expression = _carry.swap_column(c.check.constraint, c.name, shadow(c.name))
+            ctx.ddl(f"ALTER TABLE {ctx.q(table.physical)} ADD CONSTRAINT {ident(c.check.name)} CHECK ({expression}) "
+                    "NOT VALID")
 
     def complete(self, ctx: Context) -> None:
         memo = self.memo(ctx)
