@@ -226,11 +226,31 @@ class Engine:
             # refer to columns, not names, so the renames below carry them along with no gap.
             if previous and previous[0] != version:
                 conn.execute(f"DROP SCHEMA IF EXISTS {ident(previous[0])} CASCADE")
-            for op in reversed(operations(migration)):
+            ops = operations(migration)
+            for op in reversed(ops):
                 op.complete(ctx)
+            if any(op.kind == "sql" and getattr(op.spec, "on_complete", False) for op in ops):
+                self._refresh_views(conn, ctx)
             self._set_state(conn, name, "complete")
             self.events(f"{name}: complete")
             return name
+
+    def _refresh_views(self, conn: psycopg.Connection[Any], ctx: Context) -> None:
+        """After SQL run at complete (onComplete): the version schema shows the tables and columns it made,
+        as pgroll's does. A view whose columns changed is replaced in one transaction (readers never see
+        it missing)."""
+        logical = read_schema(conn, self.schema)
+        for name, table in logical.tables.items():
+            shown = [r[0] for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema=%s AND table_name=%s "
+                "ORDER BY ordinal_position", (ctx.version_schema, name))]
+            if shown == list(table.columns):
+                continue
+            statements = schema_views(ctx, Schema(self.schema, {name: table}))[1:]
+            with conn.transaction():
+                conn.execute(f"DROP VIEW IF EXISTS {ident(ctx.version_schema)}.{ident(name)}")
+                for statement in statements:
+                    conn.execute(statement)
 
     def rollback(self) -> str | None:
         """Undo the active (or half-started) migration; the old version never stopped working."""
