@@ -2,7 +2,8 @@
 or rename it, without breaking the old version.
 
 - A rename alone is a rename_column.
-- A default or comment alone changes in place (the new version's view gets the new default at once).
+- A default or comment alone changes in place (the new version's view gets the new default at once;
+  each version sees the values pgroll's would), unless it has `up` or `down`.
 - Anything else duplicates the column: a shadow column with the new definition, kept in step with
   the old one both ways by a trigger (`up`: old -> new for rows the old version writes; `down`:
   new -> old for rows the new version writes), backfilled in batches. At complete the old column
@@ -31,7 +32,9 @@ class AlterColumnOp(Op):
 
     @property
     def duplicates(self) -> bool:
-        return bool(self.spec.changes - IN_PLACE)
+        """A default or comment alone changes in place, unless `up` or `down` says how values change
+        between the versions: then the column is duplicated, as pgroll always does."""
+        return bool(self.spec.changes - IN_PLACE) or bool(self.spec.up or self.spec.down)
 
     @cached_property
     def rename(self) -> RenameColumnOp | None:
