@@ -36,6 +36,27 @@ def column_sql(col: Column, physical: str, *, in_create_table: bool) -> str:
     return " ".join(parts)
 
 
+def fast_default(ctx: Context, type_: str, default: str) -> bool:
+    """Whether PostgreSQL adds a column of `type_` with DEFAULT `default` without rewriting the table (the
+    fast path of PostgreSQL 11+: a non-volatile default is stored once, as the value of existing rows),
+    tried on a throwaway table, as pgroll does. Then NOT NULL can be part of the column from start."""
+    try:
+        with ctx.conn.transaction():
+            ctx.conn.execute("CREATE TEMP TABLE _symphony_fastpath (_symphony_x int)")
+            ctx.conn.execute(f"ALTER TABLE _symphony_fastpath ADD COLUMN _symphony_y {type_} DEFAULT {default}")
+            row = ctx.conn.execute("SELECT atthasmissing FROM pg_attribute WHERE attrelid = "
+                                   "'_symphony_fastpath'::regclass AND attname = '_symphony_y'").fetchone()
+            raise _Probe(bool(row and row[0]))
+    except _Probe as probe:  # the transaction is rolled back: the table never existed
+        return probe.fast
+
+
+class _Probe(Exception):
+    def __init__(self, fast: bool) -> None:
+        super().__init__()
+        self.fast = fast
+
+
 def reference_options(ref: Any) -> str:
     """MATCH, ON DELETE, ON UPDATE and deferrability of a foreign key."""
     out = f"MATCH {ref.match_type} ON DELETE {ref.on_delete} ON UPDATE {getattr(ref, 'on_update', 'NO ACTION')}"

@@ -43,14 +43,21 @@ class AddColumnOp(Op):
         memo = self.memo(ctx)
         memo.update(table=table.physical, column=shadow(c.name), name=c.name)
         ctx.save()
+        # NOT NULL with a default that needs no table rewrite is part of the column from start, as in pgroll
+        # (a NULL through the new version is then a not_null_violation, as apps matching SQLSTATE expect)
+        if "not_null" not in memo:
+            memo["not_null"] = not c.nullable and c.default is not None and cols.fast_default(ctx, c.type, c.default)
+            ctx.save()
         if not ctx.column_exists(table.physical, shadow(c.name)):
-            ctx.ddl(f"ALTER TABLE {ctx.q(table.physical)} ADD COLUMN {cols.column_sql(c, shadow(c.name), in_create_table=False)}")
+            definition = cols.column_sql(c, shadow(c.name), in_create_table=False)
+            ctx.ddl(f"ALTER TABLE {ctx.q(table.physical)} ADD COLUMN {definition}"
+                    + (" NOT NULL" if memo["not_null"] else ""))
         if c.comment is not None:
             cols.comment(ctx, table.physical, shadow(c.name), c.comment)
         if self.spec.up:
             ctx.create_trigger(table, c.name, up=(shadow(c.name), self.spec.up))
             ctx.backfill(table, f"{self.memo_key}:backfill")
-        cols.constrain_shadow(ctx, table.physical, shadow(c.name), c.name, nullable=c.nullable,
+        cols.constrain_shadow(ctx, table.physical, shadow(c.name), c.name, nullable=c.nullable or memo["not_null"],
                               unique=self._unique_name(table.physical), references=c.references)
         if c.check is not None and not ctx.constraint_exists(table.physical, c.check.name):
             # as pgroll: the new version's writes meet the check from start (NOT VALID: the rows the backfill
