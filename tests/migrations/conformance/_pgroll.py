@@ -67,6 +67,11 @@ class DB:
         return bool(self._run("SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s",
                               (f"public.{table}", name)))
 
+    def validated_foreign_key(self, table: str, name: str) -> bool:
+        """ValidatedForeignKeyMustExist: a foreign key `name` on the physical table, validated."""
+        return bool(self._run("SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s AND "
+                              "contype = 'f' AND convalidated", (f"public.{table}", name)))
+
     def schema_exists(self, name: str) -> bool:
         return bool(self._run("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from _pgroll import CHECK_VIOLATION, DB, NOT_NULL_VIOLATION, Case, execute
+from _pgroll import CHECK_VIOLATION, DB, FK_VIOLATION, NOT_NULL_VIOLATION, Case, execute
 
 USERS = ("01_add_table", """
 operations:
@@ -67,6 +67,46 @@ operations:
 """)
 
 
+USERS_ORDERS = ("01_create_table", """
+operations:
+  - create_table:
+      name: users
+      columns:
+        - {name: id, type: serial, pk: true}
+        - {name: name, type: varchar(255), unique: true}
+  - create_table:
+      name: orders
+      columns:
+        - {name: id, type: serial, pk: true}
+        - {name: quantity, type: integer}
+""")
+FK_NOT_NULL = ("02_add_column", """
+operations:
+  - add_column:
+      table: orders
+      up: "1"
+      column:
+        name: user_id
+        type: integer
+        nullable: false
+        references: {name: fk_users_id, table: users, column: id}
+""")
+
+
+def fk_after_start(db: DB) -> None:
+    assert db.validated_foreign_key("orders", "fk_users_id")
+    db.insert("01_create_table", "users", {"name": "alice"})
+    db.insert("02_add_column", "orders", {"user_id": 1, "quantity": 100})
+    db.insert_fails("02_add_column", "orders", {"user_id": 2, "quantity": 200}, FK_VIOLATION)
+
+
+def fk_after_complete(db: DB) -> None:
+    assert db.validated_foreign_key("orders", "fk_users_id")
+    db.insert("02_add_column", "users", {"name": "bob"})
+    db.insert("02_add_column", "orders", {"user_id": 2, "quantity": 200})
+    db.insert_fails("02_add_column", "orders", {"user_id": 3, "quantity": 300}, FK_VIOLATION)
+
+
 def no_default_after_start(db: DB) -> None:
     db.insert("01_add_table", "products", {"name": "apple"})  # up fills it
     db.insert_fails("02_add_column", "products", {"name": "banana"}, CHECK_VIOLATION)
@@ -107,6 +147,8 @@ def volatile_default_after_complete(db: DB) -> None:
 
 
 CASES = [
+    Case("add non-nullable foreign key column", [USERS_ORDERS, FK_NOT_NULL],
+         after_start=fk_after_start, after_complete=fk_after_complete),
     Case("add not null column with no default", [PRODUCTS, NOT_NULL_NO_DEFAULT],
          after_start=no_default_after_start, after_complete=no_default_after_complete),
     Case("add not null column with non-volatile default", [PEOPLE, NOT_NULL_CONSTANT_DEFAULT],

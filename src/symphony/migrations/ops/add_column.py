@@ -59,6 +59,8 @@ class AddColumnOp(Op):
             ctx.backfill(table, f"{self.memo_key}:backfill")
         cols.constrain_shadow(ctx, table.physical, shadow(c.name), c.name, nullable=c.nullable or memo["not_null"],
                               unique=self._unique_name(table.physical), references=c.references)
+        if c.references is not None:  # validated at start, as in pgroll (no write lock: SHARE UPDATE EXCLUSIVE)
+            ctx.ddl(f"ALTER TABLE {ctx.q(table.physical)} VALIDATE CONSTRAINT {ident(c.references.name)}")
         if c.check is not None and not ctx.constraint_exists(table.physical, c.check.name):
             # as pgroll: the new version's writes meet the check from start (NOT VALID: the rows the backfill
             # has not reached yet are checked at complete); it names the column, so it follows the rename
