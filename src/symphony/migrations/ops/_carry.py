@@ -29,9 +29,10 @@ def swap_column(definition: str, old: str, new: str) -> str:
     return re.sub(rf"(?<![\w\"]){re.escape(old)}(?![\w\"])", ident(new), quoted)
 
 
-def carry(ctx: Context, table: str, columns: dict[str, str], memo: dict[str, Any]) -> None:
+def carry(ctx: Context, table: str, columns: dict[str, str], memo: dict[str, Any], skip: set[str] | None = None
+          ) -> None:
     """At start: recreate the indexes and constraints that involve the old columns (keys of `columns`)
-    on their shadows (values)."""
+    on their shadows (values), except the constraints named in `skip`."""
     olds = list(columns)
     carried = memo.setdefault("carried", {"indexes": [], "constraints": []})
     rows = ctx.conn.execute(
@@ -74,6 +75,8 @@ def carry(ctx: Context, table: str, columns: dict[str, str], memo: dict[str, Any
         (olds, ctx.schema, table),
     ).fetchall()
     for name, kind, definition in constraints:
+        if name in (skip or set()):
+            continue
         dup = _dup(name)
         swapped = definition
         for old, new in columns.items():
