@@ -130,7 +130,6 @@ class Context:
         up: tuple[str, str] | None,
         down: tuple[str, str] | None = None,
         new_columns: dict[str, str] | None = None,
-        check: tuple[str, str] | None = None,
     ) -> str:
         """A BEFORE INSERT OR UPDATE trigger on `table` keeping old and new versions of a column in step.
 
@@ -138,9 +137,7 @@ class Context:
         any version but the new one; down = (physical column, expression over the new version's
         columns) for writes from the new version. Expressions name columns as each version does:
         variables of those names hold the row's values. `new_columns` maps logical names to the
-        physical columns the new version reads (for `down`). `check` = (constraint name, expression over
-        the new version's columns): enforced on every write once both columns are set, so the new
-        version's constraint holds before it can be added for real at complete.
+        physical columns the new version reads (for `down`).
         """
         name = self.trigger_name(table.physical, column)
         func = self.function_name(table.physical, column)
@@ -158,15 +155,6 @@ class Context:
                 f"NEW.{ident(down[0])} := ({down[1]});")
         else:
             body_down = "NULL;"
-        body_check = ""
-        if check:
-            name_literal = quote_literal(check[0])
-            body_check = (
-                f"    DECLARE\n{new_declare}    BEGIN\n      IF NOT ({check[1]}) THEN\n"
-                f"        RAISE EXCEPTION 'new row for relation \"%\" violates check constraint \"%\"', TG_TABLE_NAME, "
-                f"{name_literal} USING ERRCODE = 'check_violation', CONSTRAINT = {name_literal};\n"
-                f"      END IF;\n    END;\n"
-            )
         function = f"""
 CREATE OR REPLACE FUNCTION {ident(STATE_SCHEMA)}.{ident(func)}() RETURNS trigger LANGUAGE plpgsql AS $symphony$
 DECLARE
@@ -177,7 +165,7 @@ BEGIN
     ELSE
       {body_up}
     END IF;
-{body_check}    RETURN NEW;
+    RETURN NEW;
 END
 $symphony$"""
         self.ddl(function)

@@ -67,6 +67,11 @@ class DB:
         return bool(self._run("SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s",
                               (f"public.{table}", name)))
 
+    def not_inheritable_check(self, table: str, name: str) -> bool:
+        """NotInheritableCheckConstraintMustExist: check constraint `name` on the physical table, NO INHERIT."""
+        return bool(self._run("SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s AND "
+                              "contype = 'c' AND connoinherit", (f"public.{table}", name)))
+
     def validated_foreign_key(self, table: str, name: str) -> bool:
         """ValidatedForeignKeyMustExist: a foreign key `name` on the physical table, validated."""
         return bool(self._run("SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s AND "

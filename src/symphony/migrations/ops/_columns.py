@@ -133,10 +133,24 @@ def finish_not_null(ctx: Context, table: str, column: str, logical: str) -> None
         ctx.ddl(f"ALTER TABLE {ctx.q(table)} DROP CONSTRAINT IF EXISTS {ident(name)}")
 
 
-def add_check(ctx: Context, table: str, name: str, expression: str) -> None:
+def add_check(ctx: Context, table: str, name: str, expression: str, no_inherit: bool = False,
+              validate: bool = True) -> None:
+    """A check constraint, added NOT VALID (no scan under a lock), then validated (no write lock)."""
     if not ctx.constraint_exists(table, name):
-        ctx.ddl(f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(name)} CHECK ({expression}) NOT VALID")
-    ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(name)}")
+        ctx.ddl(f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(name)} CHECK ({expression})"
+                + (" NO INHERIT" if no_inherit else "") + " NOT VALID")
+    if validate:
+        ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(name)}")
+
+
+def shadow_check(ctx: Context, table: str, check: Check, column: str, shadow_column: str) -> None:
+    """At start, as pgroll: the check on the new version's column, under its own name, NOT VALID (new writes
+    meet it at once; the rows not backfilled yet are checked at complete). It names the column, so it follows
+    the shadow's rename at complete."""
+    from symphony.migrations.ops._carry import swap_column
+
+    add_check(ctx, table, check.name, swap_column(check.constraint, column, shadow_column), check.no_inherit,
+              validate=False)
 
 
 def add_foreign_key(ctx: Context, table: str, name: str, columns: list[str], ref_table: str,
@@ -193,7 +207,7 @@ def finish_constraints(ctx: Context, table: str, *, unique: str | None, referenc
     if references is not None:
         ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(references.name)}")
     if check is not None:
-        add_check(ctx, table, check.name, check.constraint)
+        add_check(ctx, table, check.name, check.constraint, check.no_inherit)
 
 
 def comment(ctx: Context, table: str, column: str, text: str | None) -> None:

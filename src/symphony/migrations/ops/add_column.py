@@ -7,7 +7,6 @@ from __future__ import annotations
 from symphony.migrations.catalog import ColumnInfo, Schema
 from symphony.migrations.context import Context, ident, shadow
 from symphony.migrations.model import AddColumn
-from symphony.migrations.ops import _carry
 from symphony.migrations.ops import _columns as cols
 from symphony.migrations.ops.base import Impact, Op
 
@@ -61,12 +60,8 @@ class AddColumnOp(Op):
                               unique=self._unique_name(table.physical), references=c.references)
         if c.references is not None:  # validated at start, as in pgroll (no write lock: SHARE UPDATE EXCLUSIVE)
             ctx.ddl(f"ALTER TABLE {ctx.q(table.physical)} VALIDATE CONSTRAINT {ident(c.references.name)}")
-        if c.check is not None and not ctx.constraint_exists(table.physical, c.check.name):
-            # as pgroll: the new version's writes meet the check from start (NOT VALID: the rows the backfill
-            # has not reached yet are checked at complete); it names the column, so it follows the rename
-            expression = _carry.swap_column(c.check.constraint, c.name, shadow(c.name))
-            ctx.ddl(f"ALTER TABLE {ctx.q(table.physical)} ADD CONSTRAINT {ident(c.check.name)} CHECK ({expression}) "
-                    "NOT VALID")
+        if c.check is not None:
+            cols.shadow_check(ctx, table.physical, c.check, c.name, shadow(c.name))
 
     def complete(self, ctx: Context) -> None:
         memo = self.memo(ctx)

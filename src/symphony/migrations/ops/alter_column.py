@@ -110,14 +110,14 @@ class AlterColumnOp(Op):
         # The new version's columns, as it names them (this column now read from the shadow).
         new_columns = {n: c.physical for n, c in table.columns.items()}
         new_columns[s.column] = new
-        check = (s.check.name, s.check.constraint) if s.check is not None else None
-        ctx.create_trigger(table, s.column, up=(new, up), down=(info.physical, down), new_columns=new_columns,
-                           check=check)
+        ctx.create_trigger(table, s.column, up=(new, up), down=(info.physical, down), new_columns=new_columns)
         ctx.backfill(table, f"{self.memo_key}:backfill")
         _carry.carry(ctx, table.physical, {info.physical: new}, memo)
         cols.constrain_shadow(ctx, table.physical, new, s.column,
                               nullable=s.nullable if s.nullable is not None else info.nullable,
                               unique=s.unique.name if s.unique is not None else None, references=s.references)
+        if s.check is not None:
+            cols.shadow_check(ctx, table.physical, s.check, s.column, new)
         if "comment" in s.changes:
             cols.comment(ctx, table.physical, new, s.comment)
 

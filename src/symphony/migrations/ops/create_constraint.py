@@ -49,14 +49,15 @@ class CreateConstraintOp(Op):
                         + (f" DEFAULT {info.default}" if info.default is not None else ""))
         new_columns = {n: c.physical for n, c in table.columns.items()}
         new_columns.update({c: shadow(c) for c in s.columns})
-        # A check is enforced (by the trigger that fires last, once every shadow is set) until complete adds it.
-        last = max(s.columns, key=lambda c: ctx.trigger_name(table.physical, c))
         for col in s.columns:
             up = s.up.get(col) or ident(col)
             down = s.down.get(col) or ident(col)
-            check = (s.name, s.check) if s.type == "check" and s.check and col == last else None
-            ctx.create_trigger(table, col, up=(shadow(col), up), down=(olds[col], down), new_columns=new_columns,
-                               check=check)
+            ctx.create_trigger(table, col, up=(shadow(col), up), down=(olds[col], down), new_columns=new_columns)
+        if s.type == "check" and s.check:  # as pgroll: on the shadows under its own name, NOT VALID until complete
+            expression = s.check
+            for col in s.columns:
+                expression = _carry.swap_column(expression, col, shadow(col))
+            cols.add_check(ctx, table.physical, s.name, expression, s.no_inherit, validate=False)
         ctx.backfill(table, f"{self.memo_key}:backfill")
         _carry.carry(ctx, table.physical, {olds[c]: shadow(c) for c in s.columns}, memo)
         shadows = [shadow(c) for c in s.columns]
@@ -83,7 +84,7 @@ class CreateConstraintOp(Op):
         elif s.type == "foreign_key":
             ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(s.name)}")
         elif s.type == "check" and s.check:
-            cols.add_check(ctx, table, s.name, s.check)
+            cols.add_check(ctx, table, s.name, s.check, s.no_inherit)
 
     def rollback(self, ctx: Context) -> None:
         memo = self.memo(ctx)
