@@ -166,7 +166,9 @@ def add_foreign_key(ctx: Context, table: str, name: str, columns: list[str], ref
 
 
 def unique_index_name(name: str) -> str:
-    return f"_symphony_uq_{name}"[:63]
+    """The unique index built at start for constraint `name`: named as the constraint, as pgroll does (what
+    apps see in the catalog and in errors while the migration is active); it becomes the constraint at complete."""
+    return name[:63]
 
 
 def build_unique_index(ctx: Context, table: str, name: str, columns: list[str]) -> None:
