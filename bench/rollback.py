@@ -39,7 +39,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from rollout import free_port, leftover_pids, symphony_bin  # bench/ is on sys.path when run
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPSITE = ROOT / "examples" / "campsite"
@@ -98,22 +98,6 @@ operations:
 
 def log(message: str) -> None:
     print(f"[rollback {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def symphony_bin() -> str:
-    local = Path(sys.executable).parent / "symphony"
-    if local.exists():
-        return str(local)
-    found = shutil.which("symphony")
-    if found is None:
-        raise SystemExit("symphony CLI not found: run this with the project's venv python")
-    return found
 
 
 def parse_events(lines: list[tuple[float, str]]) -> list[dict[str, Any]]:
@@ -252,20 +236,7 @@ class Stack:
         return result
 
     def leftover_pids(self) -> list[int]:
-        """Processes still alive whose command line names the stack folder or whose cwd is inside it."""
-        marker = str(self.folder)
-        pids = set()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            with contextlib.suppress(OSError):
-                state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
-                if state == "Z":
-                    continue
-                cwd = os.readlink(entry / "cwd") if (entry / "cwd").exists() else ""
-                if marker.encode() in (entry / "cmdline").read_bytes() or cwd.startswith(marker + "/"):
-                    pids.add(int(entry.name))
-        return sorted(pids)
+        return leftover_pids(self.folder)
 
     def down(self) -> None:
         if not self.started:

@@ -115,6 +115,23 @@ def symphony_bin() -> str:
     return found
 
 
+def leftover_pids(folder: Path) -> list[int]:
+    """Processes still alive whose command line names `folder` or whose cwd is inside it."""
+    marker = str(folder)
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+            if state == "Z":
+                continue
+            cwd = os.readlink(entry / "cwd") if (entry / "cwd").exists() else ""
+            if marker.encode() in (entry / "cmdline").read_bytes() or cwd.startswith(marker + "/"):
+                pids.add(int(entry.name))
+    return sorted(pids)
+
+
 class Stack:
     """A temp copy of a stack folder, driven through the symphony CLI."""
 
@@ -172,20 +189,7 @@ class Stack:
         }
 
     def leftover_pids(self) -> list[int]:
-        """Processes still alive whose command line names the stack folder or whose cwd is inside it."""
-        marker = str(self.folder)
-        pids = set()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            with contextlib.suppress(OSError):
-                state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
-                if state == "Z":
-                    continue
-                cwd = os.readlink(entry / "cwd") if (entry / "cwd").exists() else ""
-                if marker.encode() in (entry / "cmdline").read_bytes() or cwd.startswith(marker + "/"):
-                    pids.add(int(entry.name))
-        return sorted(pids)
+        return leftover_pids(self.folder)
 
 
 class LoadGen:
