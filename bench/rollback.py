@@ -55,10 +55,11 @@ from rollout import free_port, leftover_pids, symphony_bin  # bench/ is on sys.p
 ROOT = Path(__file__).resolve().parent.parent
 CAMPSITE = ROOT / "examples" / "campsite"
 LEDGER_APP = ROOT / "tests" / "fixtures" / "ledger"
+LEDGER_MIGRATIONS = ROOT / "tests" / "fixtures" / "ledger_migrations"  # the tests' own
 EVENT = re.compile(r"^\s*(\d+(?:\.\d+)?)s (\S+): (.*)$")
 CLI_ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
 
-# From tests/test_rollback_window.py (tests are not a package: copied, trimmed to what is used here).
+# The spec of tests/test_rollback_window.py, trimmed to what is used here (its migrations are shared files).
 LEDGER_SPEC = """\
 name: ledger
 services:
@@ -78,24 +79,6 @@ services:
     rollout: {{min_healthy: 1s, healthy_deadline: 20s, drain: 1s}}
     env: {{DATABASE_URL: "${{db.url}}", APP_VERSION: "{version}"}}
 """
-M01 = """\
-operations:
-  - create_table:
-      name: entries
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: account, type: text, nullable: false}
-        - {name: amount, type: text, nullable: false}
-"""
-M02 = """\
-operations:
-  - rename_column: {table: entries, from: account, to: account_id}
-  - alter_column: {table: entries, column: amount, type: "numeric(12,2)", up: "CAST(amount AS numeric(12,2))",
-                   down: "CAST(amount AS text)"}
-  - add_column: {table: entries, up: "'EUR'", column: {name: currency, type: text, nullable: false, default: "'EUR'"}}
-"""
-
-
 def log(message: str) -> None:
     print(f"[rollback {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -376,14 +359,14 @@ def ledger(tmp: Path, repeat: int) -> dict[str, Any]:
     folder.mkdir()
     shutil.copytree(LEDGER_APP, folder / "app", ignore=shutil.ignore_patterns("__pycache__"))
     (folder / "migrations").mkdir()
-    (folder / "migrations" / "01_ledger.yaml").write_text(M01)
+    shutil.copy(LEDGER_MIGRATIONS / "01_ledger.yaml", folder / "migrations")
     port = free_port()
     stack = Stack(folder, "web")
     stack.spec_file.write_text(LEDGER_SPEC.format(port=port, version=1))
     try:
         log(f"ledger in {folder}: symphony up (APP_VERSION=1, 01_ledger)")
         up = stack.up()
-        (folder / "migrations" / "02_v2.yaml").write_text(M02)
+        shutil.copy(LEDGER_MIGRATIONS / "02_v2.yaml", folder / "migrations")
         stack.spec_file.write_text(LEDGER_SPEC.format(port=port, version=2))
         log("ledger: deploy of APP_VERSION=2 with migration 02_v2 (stays open)")
         deploy = stack.timed("deploy")

@@ -15,6 +15,10 @@ import psycopg
 from conftest import free_port, wait_until
 
 LEDGER = Path(__file__).parent / "fixtures" / "ledger"
+# The ledger's migrations (shared with bench/rollback.py): 01 the table; 02, for v2, renames a column, changes
+# a type both ways (up/down) and adds a column; 03 adds a column.
+MIGRATIONS = Path(__file__).parent / "fixtures" / "ledger_migrations"
+M01, M02, M03 = ((MIGRATIONS / f"{n}.yaml").read_text() for n in ("01_ledger", "02_v2", "03_note"))
 SPEC = """\
 name: ledger
 services:
@@ -33,27 +37,6 @@ services:
     rollout: {{min_healthy: 1s, healthy_deadline: 20s, drain: 1s}}
     env: {{DATABASE_URL: "${{db.url}}", APP_VERSION: "{version}"}}
 {extra}"""
-M01 = """\
-operations:
-  - create_table:
-      name: entries
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: account, type: text, nullable: false}
-        - {name: amount, type: text, nullable: false}
-"""
-# v2: rename a column, change a type both ways (up/down), add a column.
-M02 = """\
-operations:
-  - rename_column: {table: entries, from: account, to: account_id}
-  - alter_column: {table: entries, column: amount, type: "numeric(12,2)", up: "CAST(amount AS numeric(12,2))",
-                   down: "CAST(amount AS text)"}
-  - add_column: {table: entries, up: "'EUR'", column: {name: currency, type: text, nullable: false, default: "'EUR'"}}
-"""
-M03 = """\
-operations:
-  - add_column: {table: entries, column: {name: note, type: text, nullable: true}}
-"""
 
 
 class Ledger:
