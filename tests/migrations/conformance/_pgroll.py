@@ -81,6 +81,24 @@ class DB:
         return bool(self._run("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)))
 
 
+# pgroll's posts table, which several of its cases start from, and the `up` they pad short titles with.
+POSTS = ("01_add_table", """
+version_schema: add_table
+operations:
+  - create_table:
+      name: posts
+      columns:
+        - {name: id, type: serial, pk: true}
+        - {name: title, type: text}
+""")
+PAD = "SELECT CASE WHEN length(title) <= 3 THEN LPAD(title, 4, '-') ELSE title END"
+
+
+def titles(db: DB, version: str) -> list[tuple[int, str]]:
+    """(id, title) of every post, as `version` sees them."""
+    return [(r["id"], r["title"]) for r in db.rows(version, "posts")]
+
+
 @dataclass
 class Case:
     name: str

@@ -4,18 +4,8 @@ refused from start; `down` rewrites it for the old version, which keeps the cons
 from __future__ import annotations
 
 import pytest
-from _pgroll import CHECK_VIOLATION, DB, Case, execute
+from _pgroll import CHECK_VIOLATION, DB, PAD, POSTS, Case, execute, titles
 
-PAD = "SELECT CASE WHEN length(title) <= 3 THEN LPAD(title, 4, '-') ELSE title END"
-POSTS = ("01_add_table", """
-version_schema: add_table
-operations:
-  - create_table:
-      name: posts
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: title, type: text}
-""")
 CHECK = ("02_add_check_constraint", f"""
 version_schema: add_check_constraint
 operations:
@@ -31,10 +21,6 @@ version_schema: drop_check_constraint
 operations:
   - drop_constraint: {{table: posts, name: check_title_length, down: "{PAD}"}}
 """)
-
-
-def titles(db: DB, version: str) -> list[tuple[int, str]]:
-    return [(r["id"], r["title"]) for r in db.rows(version, "posts")]
 
 
 def cleaned_up(db: DB) -> None:

@@ -4,18 +4,8 @@ start, on the new version's column, and only the new version's writes must meet 
 from __future__ import annotations
 
 import pytest
-from _pgroll import CHECK_VIOLATION, DB, Case, execute
+from _pgroll import CHECK_VIOLATION, DB, PAD, POSTS, Case, execute, titles
 
-PAD = "SELECT CASE WHEN length(title) <= 3 THEN LPAD(title, 4, '-') ELSE title END"
-POSTS = ("01_add_table", """
-version_schema: add_table
-operations:
-  - create_table:
-      name: posts
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: title, type: text}
-""")
 CHECK = ("02_add_check_constraint", f"""
 version_schema: add_check_constraint
 operations:
@@ -26,10 +16,6 @@ operations:
       up: "{PAD}"
       down: title
 """)
-
-
-def titles(db: DB, version: str) -> list[tuple[int, str]]:
-    return [(r["id"], r["title"]) for r in db.rows(version, "posts")]
 
 
 def after_start(db: DB) -> None:
