@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from symphony import coordination
 from symphony.desired import deployment, deployment_from_config, known_outputs
@@ -24,6 +25,9 @@ from symphony.plan import Change, Plan
 from symphony.runtimes.base import MIGRATION_KEYS, SECRET_OUTPUTS, Applied, Deployment, Events, Runtime, Step
 from symphony.spec import Stack
 from symphony.state import Resource, StateStore
+
+if TYPE_CHECKING:  # the migration models load only where migrations are read
+    from symphony.migrations.model import Migration
 
 
 @dataclass
@@ -44,6 +48,7 @@ class _Done:
     applied: Applied
     deployment: Deployment
     migrations: list[str]  # started by this step (a database's expand)
+    files: list[Migration] = field(default_factory=list)  # the database's migration files, as read for it
 
 
 def apply_plan(
@@ -88,6 +93,7 @@ class _Walk:
         self.outputs = known_outputs(stack, runtime, {n: r.outputs for n, r in self.resources.items()})
         self.hashes: dict[str, str | None] = {}  # the resolved config hash of each step, once it starts
         self.started: dict[str, list[str]] = {}  # database -> migrations this apply started
+        self._found: dict[str, coordination.Migrations] = {}  # database -> what it has (see _migrations)
 
     def run(self) -> None:
         result = self.result
@@ -129,6 +135,7 @@ class _Walk:
                     except _StepFailed as exc:  # the database is up, its migration failed: record both
                         if exc.applied.outputs is not None:
                             self.outputs[change.service] = exc.applied.outputs
+                        self._found.pop(change.service, None)
                         res = self._record(change, exc.applied, exc.deployment, "applied")
                         if exc.closed:
                             coordination.settle(res, "complete", exc.closed)
@@ -145,6 +152,7 @@ class _Walk:
         for change in self.plan.changes:
             if change.action == "delete":
                 self._delete(change)
+        self._found.clear()  # the walk is over: read afresh
         if self.command != "rollback":
             self._finish_migrations()
         elif not self.result.failed and not self.result.skipped:  # the schema too, when asked and no user is left
@@ -162,8 +170,8 @@ class _Walk:
         dep.release = change.release
         self.hashes[svc.name] = dep.config_hash
         for db, version in dep.schema.items():  # never start a release on a version schema that is gone
-            spec = self.stack.services[db].postgres if db in self.stack.services else None
-            if spec is None or spec.migrations is None:
+            db_svc = self.stack.services.get(db)
+            if db_svc is None or db_svc.postgres is None or db_svc.postgres.migrations is None:
                 continue
             try:
                 coordination.check_start(self._migrations(db), svc.name, version)
@@ -175,35 +183,34 @@ class _Walk:
                             fix="set it back; upgrade with a backup and restore into a new service")
         step = Step(svc.name, svc, change.action, dep, prior, change.private, self.result.revision, self.force)
         applied = self.runtime.apply_service(step, self.events)
-        started: list[str] = []
-        if svc.postgres is not None and svc.postgres.migrations is not None:
-            migrator = self.runtime.migrator(svc.name, svc.postgres, applied.outputs)
-            found = coordination.status(self.stack, svc.name, migrator, prior)
-            try:
-                started = coordination.expand(self.stack, svc.name, migrator, prior, self.events, found)
-            except Exception as exc:
-                raise _StepFailed(exc, applied, dep, coordination.closed_by_failed_start(found, migrator)) from exc
-        return _Done(applied, dep, started)
+        if svc.postgres is None or svc.postgres.migrations is None:
+            return _Done(applied, dep, [])
+        migrator = self.runtime.migrator(svc.name, svc.postgres, applied.outputs)
+        found = coordination.status(self.stack, svc.name, migrator, prior)
+        try:
+            started = coordination.expand(self.stack, svc.name, migrator, prior, self.events, found)
+        except Exception as exc:
+            raise _StepFailed(exc, applied, dep, coordination.closed_by_failed_start(found, migrator)) from exc
+        return _Done(applied, dep, started, found.migrations)
 
     def _migrations(self, db: str) -> coordination.Migrations:
-        spec = self.stack.services[db].postgres
-        assert spec is not None
-        return coordination.status(self.stack, db, self.runtime.migrator(db, spec, self.outputs.get(db)),
-                                   self.resources.get(db))
+        """What database `db` has, read once per walk phase: the steps of its users run after its own step
+        (which forgets what was read before it), so they all see the same facts."""
+        found = self._found.get(db)
+        if found is None:
+            found = coordination.read(self.stack, db, self.runtime, self.outputs.get(db), self.resources.get(db))
+            self._found[db] = found
+        return found
 
     def _succeeded(self, change: Change, done: _Done) -> None:
         name = change.service
         if done.applied.outputs is not None:
             self.outputs[name] = done.applied.outputs
         res = self._record(change, done.applied, done.deployment, "succeeded" if change.kind == "job" else "applied")
+        self._found.pop(name, None)  # a database's step changes what it has
         if done.migrations:
             self.started[name] = done.migrations
-            spec = self.stack.services[name].postgres
-            assert spec is not None and spec.migrations is not None
-            from symphony.migrations.model import load_migrations
-
-            coordination.record(res, started=done.migrations, active=done.migrations[-1],
-                                files=load_migrations(spec.migrations))
+            coordination.record(res, started=done.migrations, active=done.migrations[-1], files=done.files)
             self.state.put_resource(res)
         self.state.journal(self.result.revision, name, change.action, "done")
         self.result.done.append(name)

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from symphony.errors import PlanError, SymphonyError, UsageError
-from symphony.migrations.deploy import Pending, todo
+from symphony.migrations.deploy import UNDO_FIX, Pending, todo
 from symphony.migrations.versions import service_schemas, versions
-from symphony.runtimes.base import Events, Migrator, Resource
+from symphony.runtimes.base import Events, Migrator, Resource, Runtime
 from symphony.spec import Stack
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class Migrations(Pending):
     since: dict[str, float] = field(default_factory=dict)  # migration -> when it started (epoch seconds)
     changed: set[str] = field(default_factory=set)  # started migrations whose file changed since
     present: set[str] | None = None  # the version schemas the database has now (None: not asked)
-    started: list[str] = field(default_factory=list)  # the migrations with a record, in the order they started
+    start_order: list[str] = field(default_factory=list)  # the migrations with a record, as they started
 
     @property
     def interrupted(self) -> str | None:
@@ -77,7 +77,7 @@ class Migrations(Pending):
     def order(self) -> list[str]:
         """Every migration in order: those the database has a record of as they started (a file deleted
         since keeps its place), then the files never started."""
-        recorded = self.started or [m.name for m in self.migrations if m.name in self.states]
+        recorded = self.start_order or [m.name for m in self.migrations if m.name in self.states]
         return recorded + [m.name for m in self.migrations if m.name not in recorded]
 
     def live(self, states: dict[str, str] | None = None) -> set[str]:
@@ -85,10 +85,17 @@ class Migrations(Pending):
         open one's."""
         now = states is None
         states = self.states if states is None else states
-        done = [n for n in self.order() if states.get(n) == "complete" and n in self.versions]
-        out = {self.versions[done[-1]]} if done else set()
+        previous = self.previous(states)
+        out = {previous} if previous else set()
         out |= {self.versions[n] for n, s in states.items() if s == "active" and n in self.versions}
         return out & self.present if now and self.present is not None else out
+
+    def previous(self, states: dict[str, str] | None = None) -> str | None:
+        """The last completed migration's version schema (in `states`, default now): the version beside the
+        open one (None: the plain tables, before any migration completed)."""
+        states = self.states if states is None else states
+        done = [n for n in self.order() if states.get(n) == "complete" and n in self.versions]
+        return self.versions[done[-1]] if done else None
 
     def gone(self, version: str) -> tuple[str, str]:
         """Why `version` does not exist now: (migration, how), how being 'completed' (a later migration's
@@ -151,7 +158,7 @@ def status(stack: Stack, name: str, migrator: Migrator, prior: Resource | None) 
         return Migrations(name, files, {r["name"]: r["state"] for r in rows}, rows=rows,
                           versions={**names, **{r["name"]: r["version_schema"] for r in rows}},  # as started
                           since={r["name"]: float(r["started_epoch"]) for r in rows if r.get("started_epoch")},
-                          changed={r["name"] for r in rows if r.get("changed")}, present=present, started=started)
+                          changed={r["name"] for r in rows if r.get("changed")}, present=present, start_order=started)
     if not migrator.recorded:
         return Migrations(name, files, known=False, versions=names)
     recorded = prior.config if prior is not None else {}
@@ -168,7 +175,15 @@ def status(stack: Stack, name: str, migrator: Migrator, prior: Resource | None) 
             changed.add(active)
     order = list(recorded.get("migrations") or [])
     order += [active] if active and active not in order else []
-    return Migrations(name, files, states, versions=names, since=since, changed=changed, started=order)
+    return Migrations(name, files, states, versions=names, since=since, changed=changed, start_order=order)
+
+
+def read(stack: Stack, name: str, runtime: Runtime, outputs: dict[str, str] | None, prior: Resource | None
+         ) -> Migrations:
+    """`status` of database `name` through the runtime's migrator for it (`outputs`: its outputs, if known)."""
+    spec = stack.services[name].postgres
+    assert spec is not None
+    return status(stack, name, runtime.migrator(name, spec, outputs), prior)
 
 
 def rows(stack: Stack, found: Migrations) -> list[dict[str, Any]]:
@@ -230,11 +245,6 @@ def plain(resources: dict[str, Resource], stack: Stack, database: str) -> dict[s
     return out
 
 
-def runs_on(res: Resource | None, database: str, schema: str) -> bool:
-    """Whether the release recorded for a user reads version `schema` of `database`."""
-    return version_of(res, database) == schema
-
-
 def latest(stack: Stack, database: str) -> str | None:
     spec = stack.services[database].postgres
     found = versions(spec.migrations) if spec is not None and spec.migrations is not None else []
@@ -284,13 +294,12 @@ def window(stack: Stack, found: Migrations, resources: dict[str, Resource]) -> W
     since = found.since.get(name)
     if since is None and after is not None:  # not known (a record of an older Symphony): from now
         since = time.time()
-    done = [n for n in found.order() if found.states.get(n) == "complete" and n in found.versions]
-    return Window(found.service, name, found.versions.get(name), found.versions[done[-1]] if done else None,
+    return Window(found.service, name, found.versions.get(name), found.previous(),
                   since, since + after if after is not None and since is not None else None,
                   running(resources, found.service, stack))
 
 
-def _moving(stack: Stack, found: Migrations) -> bool:
+def _all_on_latest(stack: Stack, found: Migrations) -> bool:
     """Every user of the spec reads the latest version (so it will, once the plan's rollouts are done)."""
     newest = latest(stack, found.service)
     return newest is not None and all(v == newest for v in users(stack, found.service).values())
@@ -336,7 +345,7 @@ def plan_entries(stack: Stack, found: Migrations, change: Any, resources: dict[s
     elif found.active and found.states.get(found.active) == "failed":
         change.reasons.append(f"migration {found.active} failed to start and its undo failed too: "
                               "symphony migrate rollback retries the undo")
-    elif win is not None and not restart and win.expired and _moving(stack, found):
+    elif win is not None and not restart and win.expired and _all_on_latest(stack, found):
         spec = stack.services[found.service].postgres
         after = spec.contract.after if spec is not None else None
         closed = f"closed at {win.until}" if after else "is closed (contract.after 0s)"
@@ -354,10 +363,9 @@ def guard(stack: Stack, found: Migrations, resources: dict[str, Resource], chang
     if not found.known:
         return []
     db = found.service
-    failed = next((n for n, st in found.states.items() if st == "failed"), None)
-    if expands and failed and found.todo:
-        raise PlanError(f"{db}: migration {failed} failed to start and its undo failed too: it must be undone before "
-                        f"{', '.join(m.name for m in found.todo)} can start", fix="symphony migrate rollback retries the undo")
+    blocked = found.blocked() if expands else None
+    if blocked is not None:
+        raise PlanError(f"{db}: {blocked}", fix=UNDO_FIX)
     states = found.after_expand() if expands else found.states
     after = found.live(states)
     live = running(resources, db, stack)
@@ -569,7 +577,7 @@ def finish(stack: Stack, name: str, migrator: Migrator, resources: dict[str, Res
     newest = latest(stack, name)
     readers = users(stack, name)
     broken = [u for u in readers if u in failed]
-    moved = [u for u in readers if newest is not None and runs_on(resources.get(u), name, newest)]
+    moved = [u for u in readers if newest is not None and version_of(resources.get(u), name) == newest]
     if broken:
         if started and not moved:
             events(name, f"rollback: {active} ({', '.join(broken)} failed)")

@@ -133,7 +133,8 @@ class Workspace:
             raise UsageError(f"{service!r} is not a service or job of {self.stack.file}",
                              fix="rollback works on services with run: and on jobs")
         history = self.state.deployments(service)
-        current = self.state.resource(service)
+        resources = self.state.resources()
+        current = resources.get(service)
         if to is not None:
             target = next((d for d in history if d.revision <= to), None)
             if target is None:
@@ -151,7 +152,6 @@ class Workspace:
                         config_hash=target.config_hash, release=target.release, config=target.config,
                         private=target.private)
         plan = Plan(self.stack.name, [change])
-        resources = self.state.resources()
         for db, db_svc in self.stack.services.items():
             if db_svc.postgres is None or db_svc.postgres.migrations is None:
                 continue
@@ -187,10 +187,7 @@ class Workspace:
             return result.revision, back_to
 
     def _migrations(self, db: str, res: Any) -> coordination.Migrations:
-        spec = self.stack.services[db].postgres
-        assert spec is not None
-        outputs = self.outputs(db) if res is not None else None
-        return coordination.status(self.stack, db, self.runtime.migrator(db, spec, outputs), res)
+        return coordination.read(self.stack, db, self.runtime, self.outputs(db) if res is not None else None, res)
 
     def windows(self) -> list[coordination.Window]:
         """The open migrations: which versions are live, which releases use which, until when."""

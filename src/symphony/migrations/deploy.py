@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # the engine (psycopg) and the models load when a migration i
     from symphony.migrations.model import Migration
 
 ACTIVE_STATES = ("active", "starting", "failed")  # shared by both versions, half-started, or its undo failed
+UNDO_FIX = "symphony migrate rollback retries the undo"
 
 
 def todo(migrations: list[Migration], states: dict[str, str]) -> list[Migration]:
@@ -41,6 +42,15 @@ class Pending:
     @property
     def active(self) -> str | None:
         return active(self.states)
+
+    def blocked(self) -> str | None:
+        """Why what is pending may not start: a migration whose undo failed must be undone first (the start
+        would complete it, half-built). None when nothing blocks it."""
+        failed = next((n for n, s in self.states.items() if s == "failed"), None)
+        if failed is None or not self.todo:
+            return None
+        return (f"migration {failed} failed to start and its undo failed too: it must be undone before "
+                f"{', '.join(m.name for m in self.todo)} can start")
 
 
 def pending(folder: Path, url: str | None, service: str = "db") -> Pending:
@@ -70,13 +80,11 @@ def expand(service: str, folder: Path, url: str, backup: Callable[[], list[Any]]
     engine = Engine(url, events=lambda m: events(service, m))
     engine.repair()
     state = pending(folder, url, service)
-    failed = next((n for n, s in state.states.items() if s == "failed"), None)
-    if failed is not None and state.todo:  # never contract a migration whose undo failed
+    why = state.blocked()
+    if why is not None:  # never contract a migration whose undo failed
         from symphony.errors import RuntimeFailure
 
-        raise RuntimeFailure(f"migration {failed} failed to start and its undo failed too: it must be undone before "
-                             f"{', '.join(m.name for m in state.todo)} can start",
-                             fix="symphony migrate rollback retries the undo")
+        raise RuntimeFailure(why, fix=UNDO_FIX)
     reopen = restart if restart is not None and state.states.get(restart) == "active" else None
     if not state.todo and not reopen:
         return []

@@ -143,14 +143,16 @@ def add_check(ctx: Context, table: str, name: str, expression: str, no_inherit: 
         ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(name)}")
 
 
-def shadow_check(ctx: Context, table: str, check: Check, column: str, shadow_column: str) -> None:
-    """At start, as pgroll: the check on the new version's column, under its own name, NOT VALID (new writes
-    meet it at once; the rows not backfilled yet are checked at complete). It names the column, so it follows
-    the shadow's rename at complete."""
+def shadow_check(ctx: Context, table: str, name: str, expression: str, shadows: dict[str, str],
+                 no_inherit: bool = False) -> None:
+    """At start, as pgroll: a check on the new version's columns (`shadows`: column -> its shadow), under its
+    own name, NOT VALID (new writes meet it at once; the rows not backfilled yet are checked at complete). It
+    names columns, so it follows the shadows' rename at complete."""
     from symphony.migrations.ops._carry import swap_column
 
-    add_check(ctx, table, check.name, swap_column(check.constraint, column, shadow_column), check.no_inherit,
-              validate=False)
+    for column, shadow_column in shadows.items():
+        expression = swap_column(expression, column, shadow_column)
+    add_check(ctx, table, name, expression, no_inherit, validate=False)
 
 
 def add_foreign_key(ctx: Context, table: str, name: str, columns: list[str], ref_table: str,

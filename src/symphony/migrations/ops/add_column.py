@@ -61,7 +61,8 @@ class AddColumnOp(Op):
         if c.references is not None:  # validated at start, as in pgroll (no write lock: SHARE UPDATE EXCLUSIVE)
             ctx.ddl(f"ALTER TABLE {ctx.q(table.physical)} VALIDATE CONSTRAINT {ident(c.references.name)}")
         if c.check is not None:
-            cols.shadow_check(ctx, table.physical, c.check, c.name, shadow(c.name))
+            cols.shadow_check(ctx, table.physical, c.check.name, c.check.constraint, {c.name: shadow(c.name)},
+                              c.check.no_inherit)
 
     def complete(self, ctx: Context) -> None:
         memo = self.memo(ctx)

@@ -117,7 +117,8 @@ class AlterColumnOp(Op):
                               nullable=s.nullable if s.nullable is not None else info.nullable,
                               unique=s.unique.name if s.unique is not None else None, references=s.references)
         if s.check is not None:
-            cols.shadow_check(ctx, table.physical, s.check, s.column, new)
+            cols.shadow_check(ctx, table.physical, s.check.name, s.check.constraint, {s.column: new},
+                              s.check.no_inherit)
         if "comment" in s.changes:
             cols.comment(ctx, table.physical, new, s.comment)
 

@@ -53,11 +53,8 @@ class CreateConstraintOp(Op):
             up = s.up.get(col) or ident(col)
             down = s.down.get(col) or ident(col)
             ctx.create_trigger(table, col, up=(shadow(col), up), down=(olds[col], down), new_columns=new_columns)
-        if s.type == "check" and s.check:  # as pgroll: on the shadows under its own name, NOT VALID until complete
-            expression = s.check
-            for col in s.columns:
-                expression = _carry.swap_column(expression, col, shadow(col))
-            cols.add_check(ctx, table.physical, s.name, expression, s.no_inherit, validate=False)
+        if s.type == "check" and s.check:
+            cols.shadow_check(ctx, table.physical, s.name, s.check, {c: shadow(c) for c in s.columns}, s.no_inherit)
         ctx.backfill(table, f"{self.memo_key}:backfill")
         _carry.carry(ctx, table.physical, {olds[c]: shadow(c) for c in s.columns}, memo)
         shadows = [shadow(c) for c in s.columns]

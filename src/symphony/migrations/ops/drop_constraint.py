@@ -11,8 +11,6 @@ the same migration) is dropped at complete instead, enforced until then.
 
 from __future__ import annotations
 
-from typing import Any
-
 from symphony.migrations.catalog import ColumnInfo, Schema, Table
 from symphony.migrations.context import Context, ident, shadow
 from symphony.migrations.model import DropConstraint, DropMultiColumnConstraint
@@ -32,14 +30,10 @@ class DropConstraintOp(Op):
     def apply(self, schema: Schema) -> None:
         schema.table(self.spec.table)
 
-    def _up(self, column: str) -> str:
-        up = self.spec.up
-        value = up.get(column, "") if isinstance(up, dict) else up
-        return value or ident(column)
-
-    def _down(self, column: str) -> str:
-        down = self.spec.down
-        value = down.get(column, "") if isinstance(down, dict) else down
+    @staticmethod
+    def _expression(given: str | dict[str, str], column: str) -> str:
+        """`up` or `down` for `column` (one expression, or one per column); default: the value itself."""
+        value = given.get(column, "") if isinstance(given, dict) else given
         return value or ident(column)
 
     def _columns(self, ctx: Context, table: Table) -> list[str]:
@@ -69,11 +63,10 @@ class DropConstraintOp(Op):
         new_columns = {n: c.physical for n, c in table.columns.items()}
         new_columns.update({n: shadow(n) for n in duplicated})
         for name, old in duplicated.items():
-            ctx.create_trigger(table, name, up=(shadow(name), self._up(name)), down=(old, self._down(name)),
-                               new_columns=new_columns)
+            ctx.create_trigger(table, name, up=(shadow(name), self._expression(self.spec.up, name)),
+                               down=(old, self._expression(self.spec.down, name)), new_columns=new_columns)
         ctx.backfill(table, f"{self.memo_key}:backfill")
-        carried: dict[str, Any] = memo
-        _carry.carry(ctx, table.physical, {old: shadow(n) for n, old in duplicated.items()}, carried,
+        _carry.carry(ctx, table.physical, {old: shadow(n) for n, old in duplicated.items()}, memo,
                      skip={self.spec.name})
         for name, info in infos.items():
             cols.constrain_shadow(ctx, table.physical, shadow(name), name, nullable=info.nullable, unique=None,
