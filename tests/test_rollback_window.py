@@ -338,7 +338,13 @@ def test_a_scheduled_job_keeps_its_version_during_the_window_and_rolls_back_by_t
     assert ledger.states()["02_v2"] == "active" and ledger.version() == 2
     # Moving the job along with it lets the deploy go; then back to its v1 release is refused.
     ledger.write(3, extra=latest.replace('"1"', '"3"'))
-    ledger.ok("deploy")
+
+    def deployed() -> bool:  # a deploy while the job runs (every 2 s) is refused until that run has finished
+        out = ledger.run("deploy")
+        assert out.returncode == 0 or "tally is running now" in out.stderr, out.stdout + out.stderr
+        return out.returncode == 0
+
+    wait_until(deployed, timeout=60, interval=0.5)
     assert ledger.states()["03_note"] == "active"
     runs(3)
     refused = ledger.run("rollback", "tally", "--to", str(first))

@@ -402,6 +402,10 @@ def guard(stack: Stack, found: Migrations, resources: dict[str, Resource], chang
             continue
         by, how = found.removed_by(current, states)
         res = resources[user]
+        if change is not None and change.is_noop and change.kind == "job" and users(stack, db).get(user) != current:
+            raise PlanError(  # the spec moves it, but a run of it is going on now: the plan leaves it be
+                f"{user} is running now, on version {current} of {db}, which this plan removes (migration {by} "
+                "completes)", fix="deploy again once this run has finished")
         if want is None or want == current:
             raise PlanError(
                 f"{user}{_release(res)} runs on version {current} of {db}, which this plan removes "
