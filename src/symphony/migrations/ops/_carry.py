@@ -4,9 +4,10 @@ When an operation duplicates a column (alter_column, create_constraint), the con
 the old column, and PostgreSQL drops every index and constraint on it. So at start each index
 and each unique, check and foreign-key constraint of the table that involves the column is
 recreated on the shadow under a temporary name (indexes concurrently, constraints NOT VALID or
-through a concurrently built index); at complete, once the old ones are gone, they are validated
-and take their original names. Primary keys and foreign keys of other tables that point at the
-column are not carried over (the plan says so: such a column is better changed in two steps).
+through a concurrently built index, a primary key as a unique index); at complete, once the old
+ones are gone, they are validated and take their original names. The column's comment is copied
+too. Foreign keys of other tables that point at the column are not carried over (the plan says
+so: such a column is better changed in two steps).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 from typing import Any
 
 from symphony.migrations.context import Context, ident
+from symphony.migrations.ops import _columns
 
 _PREFIX = "_symphony_dup_"
 
@@ -35,6 +37,11 @@ def carry(ctx: Context, table: str, columns: dict[str, str], memo: dict[str, Any
     on their shadows (values), except the constraints named in `skip`."""
     olds = list(columns)
     carried = memo.setdefault("carried", {"indexes": [], "constraints": []})
+    for old, new in columns.items():  # the comment (an operation that sets one sets it afterwards)
+        row = ctx.conn.execute("SELECT col_description(attrelid, attnum) FROM pg_attribute WHERE attrelid = "
+                               "%s::regclass AND attname = %s", (ctx.q(table), old)).fetchone()
+        if row and row[0] is not None:
+            _columns.comment(ctx, table, new, row[0])
     rows = ctx.conn.execute(
         """
         SELECT DISTINCT ic.relname, pg_get_indexdef(x.indexrelid)
@@ -69,7 +76,7 @@ def carry(ctx: Context, table: str, columns: dict[str, str], memo: dict[str, Any
         JOIN pg_class t ON t.oid = c.conrelid
         JOIN pg_namespace n ON n.oid = t.relnamespace
         JOIN pg_attribute a ON a.attrelid = t.oid AND a.attname = ANY(%s)
-        WHERE n.nspname = %s AND t.relname = %s AND a.attnum = ANY(c.conkey) AND c.contype IN ('u', 'c', 'f')
+        WHERE n.nspname = %s AND t.relname = %s AND a.attnum = ANY(c.conkey) AND c.contype IN ('u', 'p', 'c', 'f')
           AND c.conname NOT LIKE '\\_symphony%%'
         """,
         (olds, ctx.schema, table),
@@ -81,7 +88,7 @@ def carry(ctx: Context, table: str, columns: dict[str, str], memo: dict[str, Any
         swapped = definition
         for old, new in columns.items():
             swapped = swap_column(swapped, old, new)
-        if kind == "u":
+        if kind in ("u", "p"):
             keys = re.search(r"\((.*)\)", swapped)  # not `columns`: the next constraint still needs that
             if keys and not ctx.index_exists(dup):
                 ctx.concurrently(f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {ident(dup)} ON "
@@ -104,9 +111,16 @@ def finish(ctx: Context, table: str, memo: dict[str, Any]) -> None:
         if ctx.index_exists(dup):
             ctx.ddl(f"ALTER INDEX {ident(ctx.schema)}.{ident(dup)} RENAME TO {ident(name)}")
     for name, dup, kind in carried.get("constraints", []):
-        if kind == "u":
+        if kind in ("u", "p"):
             if ctx.index_exists(dup) and not ctx.constraint_exists(table, name):
-                ctx.ddl(f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(name)} UNIQUE USING INDEX {ident(dup)}")
+                if kind == "p":  # the key's columns NOT NULL first, through their checks (no scan)
+                    for (column,) in ctx.conn.execute(
+                            "SELECT a.attname FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid AND "
+                            "a.attnum = ANY(x.indkey) WHERE x.indexrelid = %s::regclass AND NOT a.attnotnull",
+                            (f"{ctx.q(dup)}",)).fetchall():
+                        _columns.finish_not_null(ctx, table, column, column)
+                what = "PRIMARY KEY" if kind == "p" else "UNIQUE"
+                ctx.ddl(f"ALTER TABLE {ctx.q(table)} ADD CONSTRAINT {ident(name)} {what} USING INDEX {ident(dup)}")
         elif ctx.constraint_exists(table, dup):
             ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(dup)}")
             if not ctx.constraint_exists(table, name):
@@ -119,7 +133,7 @@ def undo(ctx: Context, table: str, memo: dict[str, Any]) -> None:
     for _, dup in carried.get("indexes", []):
         ctx.concurrently(f"DROP INDEX CONCURRENTLY IF EXISTS {ident(ctx.schema)}.{ident(dup)}")
     for _, dup, kind in carried.get("constraints", []):
-        if kind == "u":
+        if kind in ("u", "p"):
             ctx.concurrently(f"DROP INDEX CONCURRENTLY IF EXISTS {ident(ctx.schema)}.{ident(dup)}")
         elif ctx.table_exists(table):
             ctx.ddl(f"ALTER TABLE {ctx.q(table)} DROP CONSTRAINT IF EXISTS {ident(dup)}")

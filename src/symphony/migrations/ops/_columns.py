@@ -101,6 +101,11 @@ def promote_shadow(ctx: Context, table: str, name: str, shadow_column: str, old:
     ctx.drop_trigger(table, name)
     if ctx.column_exists(table, shadow_column):
         if old is not None and ctx.column_exists(table, old):
+            # A serial column owns its sequence, which the shadow's default uses too: hand it over,
+            # or dropping the old column would drop (or be refused for) the sequence.
+            row = ctx.conn.execute("SELECT pg_get_serial_sequence(%s, %s)", (ctx.q(table), old)).fetchone()
+            if row and row[0]:
+                ctx.ddl(f"ALTER SEQUENCE {row[0]} OWNED BY {ctx.q(table)}.{ident(shadow_column)}")
             ctx.ddl(f"ALTER TABLE {ctx.q(table)} DROP COLUMN {ident(old)}")
         ctx.ddl(f"ALTER TABLE {ctx.q(table)} RENAME COLUMN {ident(shadow_column)} TO {ident(name)}")
 
