@@ -1,0 +1,134 @@
+"""alter_column with a comment, as pgroll's TestSetComment cases: while the migration is active the old column
+keeps its comment and the new version's column has the new one (or none, for `comment: null`); rollback
+leaves the old comment; complete leaves the new one; an alter_column that does not name a comment keeps the
+column's comment."""
+
+from __future__ import annotations
+
+import pytest
+from _pgroll import DB, Case, execute, params
+
+
+def stand_in(db: DB, table: str, column: str) -> str:
+    """The physical name of Symphony's stand-in for `column` (pgroll's `_pgroll_new_<column>`)."""
+    found = [c for c in db.columns(table) if c.startswith("_symphony_") and column in c]
+    assert len(found) == 1, f"expected one stand-in column for {table}.{column}, found {found}"
+    return found[0]
+
+
+def users(version_schema: str | None = None) -> tuple[str, str]:
+    head = f"version_schema: {version_schema}\n" if version_schema else ""
+    return ("01_add_table", f"""{head}operations:
+  - create_table:
+      name: users
+      columns:
+        - {{name: id, type: serial, pk: true}}
+        - {{name: name, type: text, comment: apples}}
+""")
+
+
+def names(db: DB, version: str) -> list[tuple[int, str]]:
+    return [(r["id"], r["name"]) for r in db.rows(version, "users")]
+
+
+def old_comment_kept(db: DB) -> None:
+    assert db.column_comment("users", "name") == "apples"
+
+
+# ------------------------------------------------------------------ default up and down
+SET_COMMENT = ("02_set_comment", """
+version_schema: set_comment
+operations:
+  - alter_column: {table: users, column: name, comment: name of the user}
+""")
+
+
+def plain_after_start(db: DB) -> None:
+    db.insert("set_comment", "users", {"name": "alice"})
+    db.insert("add_table", "users", {"name": "bob"})
+    old_comment_kept(db)
+    assert db.column_comment("users", stand_in(db, "users", "name")) == "name of the user"
+    assert names(db, "add_table") == [(1, "alice"), (2, "bob")]
+    assert names(db, "set_comment") == [(1, "alice"), (2, "bob")]
+
+
+def plain_after_complete(db: DB) -> None:
+    assert db.column_comment("users", "name") == "name of the user"
+    assert names(db, "set_comment") == [(1, "alice"), (2, "bob")]
+
+
+# ------------------------------------------------------------------ user-supplied up and down
+SET_COMMENT_UP_DOWN = ("02_set_comment", """
+operations:
+  - alter_column:
+      table: users
+      column: name
+      comment: name of the user
+      up: "'rewritten by up SQL'"
+      down: "'rewritten by down SQL'"
+""")
+
+
+def up_down_after_start(db: DB) -> None:
+    db.insert("02_set_comment", "users", {"name": "alice"})
+    db.insert("01_add_table", "users", {"name": "bob"})
+    old_comment_kept(db)
+    assert db.column_comment("users", stand_in(db, "users", "name")) == "name of the user"
+    assert names(db, "01_add_table") == [(1, "rewritten by down SQL"), (2, "bob")]
+    assert names(db, "02_set_comment") == [(1, "alice"), (2, "rewritten by up SQL")]
+
+
+def up_down_after_complete(db: DB) -> None:
+    assert db.column_comment("users", "name") == "name of the user"
+    # the second start backfilled every row again from the old column, through up
+    assert names(db, "02_set_comment") == [(1, "rewritten by up SQL"), (2, "rewritten by up SQL")]
+
+
+# ------------------------------------------------------------------ comment: null
+SET_COMMENT_NULL = ("02_set_comment", """
+operations:
+  - alter_column: {table: users, column: name, comment: null}
+""")
+
+
+def null_after_start(db: DB) -> None:
+    old_comment_kept(db)
+    assert db.column_comment("users", stand_in(db, "users", "name")) is None
+
+
+def null_after_complete(db: DB) -> None:
+    assert db.column_comment("users", "name") is None
+
+
+# ------------------------------------------------------------------ no comment named
+SET_NULLABLE = ("02_set_comment", """
+operations:
+  - alter_column:
+      table: users
+      column: name
+      nullable: true
+      down: SELECT CASE WHEN name IS NULL THEN 'placeholder' ELSE name END
+""")
+
+
+IN_PLACE_GAP = ("pgroll duplicates the column for a comment alone, so the old column keeps its comment until "
+                "complete; Symphony comments the column in place at start, so the old version's column shows the "
+                "new comment at once and there is no new column (ops/alter_column.py, IN_PLACE; deliberate)")
+
+CASES = [
+    Case("set column comment with default up and down SQL", [users("add_table"), SET_COMMENT],
+         plain_after_start, old_comment_kept, plain_after_complete, gap=IN_PLACE_GAP),
+    Case("set column comment with user-supplied up and down SQL", [users(), SET_COMMENT_UP_DOWN],
+         up_down_after_start, old_comment_kept, up_down_after_complete),
+    Case("set column comment to NULL", [users(), SET_COMMENT_NULL], null_after_start, old_comment_kept,
+         null_after_complete, gap=IN_PLACE_GAP),
+    Case("leaving the comment unspecified does not change the comment", [users(), SET_NULLABLE],
+         lambda db: None if db.column_comment("users", stand_in(db, "users", "name")) == "apples"
+         else pytest.fail("the new column has not the column's comment"),
+         None, old_comment_kept),
+]
+
+
+@pytest.mark.parametrize("case", params(CASES))
+def test_pgroll_set_comment(dsn: str, case: Case) -> None:
+    execute(dsn, case)
