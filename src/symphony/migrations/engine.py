@@ -205,7 +205,8 @@ class Engine:
             try:
                 op.apply(probe)
             except (KeyError, ValueError) as exc:
-                raise SpecError(str(exc).strip("'\""), file=migration.file, key=f"operations.{op.index}.{op.kind}",
+                message = str(exc.args[0]) if exc.args else str(exc)  # str(KeyError) adds quotes of its own
+                raise SpecError(message, file=migration.file, key=f"operations.{op.index}.{op.kind}",
                                 fix="the schema at that point does not allow it") from None
 
     # ------------------------------------------------------------------ complete / rollback

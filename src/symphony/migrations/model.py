@@ -18,30 +18,52 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from symphony.errors import SpecError
 
-OnDelete = Literal["NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"]
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _identifier(name: str) -> str:
+    """PostgreSQL cuts a longer name to 63 bytes without a word; refuse it instead, as pgroll does."""
+    if len(name.encode()) > 63:
+        raise ValueError(f"'{name[:20]}...' is {len(name.encode())} bytes long: PostgreSQL names are at most 63 "
+                         "bytes (a longer one would be cut silently); shorten it")
+    return name
+
+
+Name = Annotated[str, AfterValidator(_identifier)]
+OnDelete = Annotated[Literal["NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT"], BeforeValidator(_upper)]
 MatchType = Literal["SIMPLE", "FULL", "PARTIAL"]
 _STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Check(BaseModel):
     model_config = _STRICT
-    name: str
+    name: Name
     constraint: str
     no_inherit: bool = False
 
 
 class Unique(BaseModel):
     model_config = _STRICT
-    name: str
+    name: Name
 
 
 class Reference(BaseModel):
     model_config = _STRICT
-    name: str
+    name: Name
     table: str
     column: str
     on_delete: OnDelete = "NO ACTION"
@@ -67,7 +89,7 @@ class Column(BaseModel):
     """A column. As in pgroll's format, a column is NOT NULL unless it says `nullable: true`."""
 
     model_config = _STRICT
-    name: str
+    name: Name
     type: str
     nullable: bool = False
     generated: Generated | None = None
@@ -105,7 +127,7 @@ class Exclude(BaseModel):
 
 class TableConstraint(BaseModel):
     model_config = _STRICT
-    name: str
+    name: Name
     type: Literal["unique", "check", "primary_key", "foreign_key", "exclude"]
     columns: list[str] = Field(default_factory=list)
     check: str = ""
@@ -134,7 +156,7 @@ class IndexField(BaseModel):
 
 class CreateTable(BaseModel):
     model_config = _STRICT
-    name: str
+    name: Name
     columns: list[Column] = Field(min_length=1)
     comment: str | None = None
     constraints: list[TableConstraint] = Field(default_factory=list)
@@ -160,7 +182,7 @@ class RenameColumn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     table: str
     from_: str = Field(alias="from")
-    to: str
+    to: Name
 
 
 class AlterColumn(BaseModel):
@@ -192,12 +214,23 @@ class AlterColumn(BaseModel):
         if self.name is not None and self.changes:
             raise ValueError("a rename (name) cannot be combined with other changes in one alter_column; "
                              "use two operations")
+        # What pgroll requires too: the SQL that gives each version its values where they may differ.
+        needs = {"type": ("up", "down"), "check": ("up", "down"), "references": ("up", "down")}
+        if "nullable" in self.changes:
+            needs["nullable"] = ("up",) if self.nullable is False else ("down",)
+        for change, fields in needs.items():
+            for field in fields:
+                if change in self.changes and not getattr(self, field):
+                    side = "new column's value from the old one's" if field == "up" else \
+                        "old column's value from the new one's"
+                    raise ValueError(f"'{field}' is required when alter_column changes {change}: SQL giving the "
+                                     f"{side} (e.g. {field}: {self.column})")
         return self
 
 
 class CreateIndex(BaseModel):
     model_config = _STRICT
-    name: str
+    name: Name
     table: str
     columns: list[str] | dict[str, IndexField] = Field(min_length=1)
     unique: bool = False
@@ -213,7 +246,7 @@ class DropIndex(BaseModel):
 
 class CreateConstraint(BaseModel):
     model_config = _STRICT
-    name: str
+    name: Name
     table: str
     type: Literal["unique", "check", "foreign_key", "primary_key"]
     columns: list[str] = Field(min_length=1)
@@ -230,6 +263,11 @@ class CreateConstraint(BaseModel):
             raise ValueError("a check constraint needs 'check' (its expression)")
         if self.type == "foreign_key" and self.references is None:
             raise ValueError("a foreign_key constraint needs 'references'")
+        for field in ("up", "down"):
+            missing = [c for c in self.columns if c not in getattr(self, field)]
+            if missing:
+                raise ValueError(f"'{field}' needs an entry for every column of the constraint: {', '.join(missing)} "
+                                 f"missing (e.g. {field}: {{{missing[0]}: {missing[0]}}})")
         return self
 
 
@@ -238,7 +276,8 @@ class DropConstraint(BaseModel):
     table: str
     name: str
     up: str = ""
-    down: str = ""
+    down: str = Field(min_length=1, description="SQL giving the old version's value from the new one's, as the "
+                      "old version still has the constraint")
 
 
 class DropMultiColumnConstraint(BaseModel):
@@ -246,20 +285,20 @@ class DropMultiColumnConstraint(BaseModel):
     table: str
     name: str
     up: dict[str, str] = Field(default_factory=dict)
-    down: dict[str, str] = Field(default_factory=dict)
+    down: dict[str, str] = Field(min_length=1)
 
 
 class RenameConstraint(BaseModel):
     model_config = _STRICT
     table: str
     from_: str = Field(alias="from")
-    to: str
+    to: Name
 
 
 class RenameTable(BaseModel):
     model_config = _STRICT
     from_: str = Field(alias="from")
-    to: str
+    to: Name
 
 
 class DropTable(BaseModel):

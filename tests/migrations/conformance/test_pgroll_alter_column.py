@@ -316,9 +316,10 @@ CASES = [
          one_key_after_start, key_is("id"), one_key_after_complete),
     Case("alter a composite primary key: one column changes type, the other is unchanged",
          [PEOPLE_TWO_KEYS, widen("id1")], two_keys_after_start, key_is("id1", "id2"), two_keys_after_complete),
-    Case("table must exist", [TABLES, alter("doesntexist", "title", "      nullable: false\n")],
+    # With `up`, which Symphony asks for first (it checks the file's own fields before the database).
+    Case("table must exist", [TABLES, alter("doesntexist", "title", "      nullable: false\n      up: title\n")],
          start_error="table 'doesntexist' does not exist"),
-    Case("column must exist", [TABLES, alter("posts", "doesntexist", "      nullable: false\n")],
+    Case("column must exist", [TABLES, alter("posts", "doesntexist", "      nullable: false\n      up: title\n")],
          start_error="column 'doesntexist' does not exist"),
     Case("cant make no changes", [TABLES, alter("posts", "title")], start_error="must change something"),
     Case("backfill with multiple primary keys",

@@ -1,9 +1,12 @@
-"""rename_constraint, as pgroll's TestRenameConstraint: the old name stays until complete."""
+"""rename_constraint, as pgroll's TestRenameConstraint and TestRenameConstraintValidation cases: the old name
+stays until complete, and the constraint is enforced all along."""
 
 from __future__ import annotations
 
 import pytest
-from _pgroll import CHECK_VIOLATION, DB, Case, execute
+from _pgroll import CHECK_VIOLATION, DB, Case, execute, params
+
+NOT_PORTED: dict[str, str] = {}
 
 USERS = ("01_add_table", """
 version_schema: add_table
@@ -42,9 +45,47 @@ def after_complete(db: DB) -> None:
     db.insert("rename_constraint", "users", {"username": "abc"})
 
 
-CASES = [Case("rename constraint", [USERS, RENAME], after_start, after_rollback, after_complete)]
+# --- validation
+
+NAMED_USERS = ("01_create_table", """
+operations:
+  - create_table:
+      name: users
+      columns:
+        - {name: id, type: serial, pk: true}
+        - name: name
+          type: text
+          check: {name: users_text_length_username, constraint: 'LENGTH("name") <= 2048'}
+""")
 
 
-@pytest.mark.parametrize("case", CASES, ids=str)
+def rename(table: str, from_: str, to: str) -> tuple[str, str]:
+    return ("02_rename_constraint", f"""
+operations:
+  - rename_constraint: {{table: {table}, from: {from_}, to: {to}}}
+""")
+
+
+CASES = [
+    Case("rename constraint", [USERS, RENAME], after_start, after_rollback, after_complete),
+    # TestRenameConstraintValidation
+    Case("the table must exist", [NAMED_USERS, rename("doesntexist", "users_text_length_username",
+                                                      "users_text_length_name")],
+         start_error="table 'doesntexist' does not exist"),
+    Case("the from constraint must exist", [NAMED_USERS, rename("users", "doesntexist", "users_text_length_name")],
+         start_error="doesntexist",
+         gap="pgroll refuses to rename a constraint the table does not have; Symphony starts and completes, "
+             "renaming nothing"),
+    Case("the to constraint must not exist",
+         [NAMED_USERS, rename("users", "users_text_length_username", "users_text_length_username")],
+         start_error="users_text_length_username",
+         gap="pgroll refuses a new name the table already has (here the same name); Symphony starts and "
+             "completes, renaming nothing"),
+    Case("the new name must be valid", [NAMED_USERS, rename("users", "users_text_length_username", "x" * 64)],
+         start_error='at most 63 bytes'),
+]
+
+
+@pytest.mark.parametrize("case", params(CASES))
 def test_pgroll_rename_constraint(dsn: str, case: Case) -> None:
     execute(dsn, case)

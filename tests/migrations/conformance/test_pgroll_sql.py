@@ -1,10 +1,12 @@
 """sql, as pgroll's TestRawSQL cases: what the SQL made is part of the new version, at start or, with
-onComplete, at complete."""
+onComplete, at complete; later migrations build on it."""
 
 from __future__ import annotations
 
 import pytest
-from _pgroll import DB, Case, execute
+from _pgroll import DB, Case, execute, params
+
+NOT_PORTED: dict[str, str] = {}
 
 CREATE = """
     CREATE TABLE test_table (id serial, name text)
@@ -46,6 +48,18 @@ def alter_on_complete_after_complete(db: DB) -> None:
     db.insert("01_create_table", "test_table", {"name": "foo", "age": 42})
 
 
+def on_top_after_start(db: DB) -> None:
+    assert view_exists(db, "01_create_table", "test_table")
+    assert view_exists(db, "02_rename_table", "test_table_renamed")
+    db.insert("01_create_table", "test_table", {"name": "foo"})
+    db.insert("02_rename_table", "test_table_renamed", {"name": "foo"})
+
+
+def on_top_after_complete(db: DB) -> None:
+    assert view_exists(db, "02_rename_table", "test_table_renamed")
+    db.insert("02_rename_table", "test_table_renamed", {"name": "foo"})
+
+
 CASES = [
     Case("raw SQL", [("01_create_table", f"""
 version_schema: create_table
@@ -73,9 +87,16 @@ operations:
          after_start=alter_on_complete_after_start,
          after_rollback=lambda db: None if not table_exists(db, "test_table") else pytest.fail("table left"),
          after_complete=alter_on_complete_after_complete),
+    Case("migration on top of raw SQL", [("01_create_table", f"""
+operations:
+  - sql: {{up: "{CREATE.strip()}", down: "DROP TABLE test_table"}}
+"""), ("02_rename_table", """
+operations:
+  - rename_table: {from: test_table, to: test_table_renamed}
+""")], on_top_after_start, None, on_top_after_complete),
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=str)
+@pytest.mark.parametrize("case", params(CASES))
 def test_pgroll_sql(dsn: str, case: Case) -> None:
     execute(dsn, case)

@@ -26,7 +26,8 @@ operations:
       type: check
       columns: [price, name]
       check: "price IS NOT NULL AND name <> price"
-      up: {price: "COALESCE(price, '0')"}
+      up: {price: "COALESCE(price, '0')", name: name}
+      down: {price: price, name: name}
 """
 FOREIGN_KEY = """
 operations:
@@ -37,6 +38,7 @@ operations:
       columns: [owner]
       references: {table: owners, columns: [id], on_delete: CASCADE}
       up: {owner: "(SELECT o.id FROM public.owners o WHERE o.id = owner)"}
+      down: {owner: owner}
 """
 
 

@@ -16,7 +16,7 @@ operations:
 """
 DROP_MULTI = """
 operations:
-  - drop_multicolumn_constraint: {table: items, name: items_name_price_key}
+  - drop_multicolumn_constraint: {table: items, name: items_name_price_key, down: {name: name, price: price}}
 """
 
 
