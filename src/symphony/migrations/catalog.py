@@ -43,6 +43,7 @@ class Schema:
 
     name: str  # the physical schema, usually public
     tables: dict[str, Table] = field(default_factory=dict)
+    dropped: set[str] = field(default_factory=set)  # physical tables a drop_table keeps until complete
 
     def table(self, name: str) -> Table:
         try:

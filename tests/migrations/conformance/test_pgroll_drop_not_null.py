@@ -275,9 +275,7 @@ operations:
          [users("{name: name, type: text, nullable: true}", "serial"),
           ("02_set_nullable", drop_not_null("users", "name", "name",
                                             "SELECT CASE WHEN name IS NULL THEN 'placeholder' ELSE name END"))],
-         start_error="name",
-         gap="pgroll refuses to drop NOT NULL from a column that is already nullable; Symphony accepts it and "
-             "duplicates the column for nothing (ops/alter_column.py)"),
+         start_error="name"),
 ]
 
 

@@ -62,6 +62,9 @@ class AlterColumnOp(Op):
             return
         table = schema.table(s.table)
         info = table.column(s.column)
+        if s.nullable is not None and s.nullable == info.nullable:
+            state = "nullable" if info.nullable else "NOT NULL"
+            raise ValueError(f"column '{s.column}' of table '{s.table}' is already {state}: leave 'nullable' out")
         if self.duplicates and info.physical.startswith(INTERNAL_PREFIX):
             raise ValueError(f"column '{s.column}' of table '{s.table}' is already added or changed by an earlier "
                              "operation of this migration: make it one operation")

@@ -19,6 +19,9 @@ class CreateTableOp(Op):
     def apply(self, schema: Schema) -> None:
         if self.spec.name in schema.tables:
             raise ValueError(f"table '{self.spec.name}' already exists")
+        if self.spec.name in schema.dropped:  # the old version still reads that table until complete
+            raise ValueError(f"table '{self.spec.name}' is dropped earlier in this migration and stays until it "
+                             "completes (the old version still reads it): create the new one in the next migration")
         table = Table(self.spec.name)
         for col in self.spec.columns:
             table.columns[col.name] = ColumnInfo(col.name, col.type, col.nullable and not col.pk, col.default)

@@ -17,7 +17,7 @@ class DropTableOp(Op):
                       "its data is deleted at complete (a backup is taken before the migration starts)")
 
     def apply(self, schema: Schema) -> None:
-        schema.table(self.spec.name)
+        schema.dropped.add(schema.table(self.spec.name).physical)
         del schema.tables[self.spec.name]
 
     def start(self, ctx: Context, schema: Schema) -> None:
