@@ -215,7 +215,8 @@ class AlterColumn(BaseModel):
             raise ValueError("a rename (name) cannot be combined with other changes in one alter_column; "
                              "use two operations")
         # What pgroll requires too: the SQL that gives each version its values where they may differ.
-        needs = {"type": ("up", "down"), "check": ("up", "down"), "references": ("up", "down")}
+        needs: dict[str, tuple[str, ...]] = {"type": ("up", "down"), "check": ("up", "down"),
+                                             "references": ("up", "down")}
         if "nullable" in self.changes:
             needs["nullable"] = ("up",) if self.nullable is False else ("down",)
         for change, fields in needs.items():
