@@ -139,6 +139,18 @@ class TableConstraint(BaseModel):
     no_inherit: bool = False
     index_parameters: IndexParameters | None = None
 
+    @model_validator(mode="after")
+    def _complete(self) -> TableConstraint:
+        if self.type in ("unique", "primary_key", "foreign_key") and not self.columns:
+            raise ValueError(f"a {self.type} constraint needs 'columns' (the columns it covers)")
+        if self.type == "check" and not self.check.strip():
+            raise ValueError("a check constraint needs 'check' (its expression)")
+        if self.type == "foreign_key" and self.references is None:
+            raise ValueError("a foreign_key constraint needs 'references'")
+        if self.type == "exclude" and self.exclude is None:
+            raise ValueError("an exclude constraint needs 'exclude'")
+        return self
+
 
 class OpClass(BaseModel):
     model_config = _STRICT

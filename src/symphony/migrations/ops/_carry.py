@@ -1,13 +1,14 @@
 """Carry a column's existing indexes and constraints over to its shadow, so complete keeps them.
 
-When an operation duplicates a column (alter_column, create_constraint), the contract step drops
-the old column, and PostgreSQL drops every index and constraint on it. So at start each index
-and each unique, check and foreign-key constraint of the table that involves the column is
-recreated on the shadow under a temporary name (indexes concurrently, constraints NOT VALID or
-through a concurrently built index, a primary key as a unique index); at complete, once the old
-ones are gone, they are validated and take their original names. The column's comment is copied
-too. Foreign keys of other tables that point at the column are not carried over (the plan says
-so: such a column is better changed in two steps).
+When an operation duplicates a column (alter_column, create_constraint, drop_constraint), the
+contract step drops the old column, and PostgreSQL drops every index and constraint on it. So at
+start each index and each unique, primary-key, check and foreign-key constraint of the table that
+involves the column is recreated on the shadow under a temporary name: indexes concurrently, checks
+NOT VALID, foreign keys NOT VALID then validated (as pgroll does; no writer waits), unique ones and
+a primary key through a concurrently built index. At complete, once the old ones are gone, they
+are validated and take their original names. The column's comment is copied too. Foreign keys of
+other tables that point at the column are not carried over (the plan says so: such a column is
+better changed in two steps).
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ def carry(ctx: Context, table: str, columns: dict[str, str], memo: dict[str, Any
             except Exception as exc:  # e.g. a check that no longer type-checks on the new type
                 ctx.events(f"constraint {name} not carried over to the new column: {str(exc).splitlines()[0]}")
                 continue
+            if kind == "f":  # validated at once, as pgroll does (a scan that blocks no writer)
+                ctx.ddl(f"ALTER TABLE {ctx.q(table)} VALIDATE CONSTRAINT {ident(dup)}")
         if [name, dup, kind] not in carried["constraints"]:
             carried["constraints"].append([name, dup, kind])
     ctx.save()
