@@ -86,7 +86,7 @@ def test_a_failing_start_rolls_itself_back(engine, sql):
     readings(engine)
     bad = migration("02_bad", """
     operations:
-      - add_column: {table: readings, column: {name: x, type: int}}
+      - add_column: {table: readings, column: {name: x, type: int, nullable: true}}
       - sql: {up: "SELECT 1/0"}
     """)
     with pytest.raises(Exception, match="failed to start"):
@@ -162,7 +162,7 @@ def test_a_start_whose_undo_fails_is_marked_failed_and_rolled_back_later(engine,
     readings(engine)
     bad = migration("02_bad", """
     operations:
-      - add_column: {table: readings, column: {name: x, type: int}}
+      - add_column: {table: readings, column: {name: x, type: int, nullable: true}}
       - sql: {up: "SELECT 1/0"}
     """)
     undo = type(engine)._undo

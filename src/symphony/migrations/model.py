@@ -180,6 +180,16 @@ class AddColumn(BaseModel):
     column: Column
     up: str = ""
 
+    @model_validator(mode="after")
+    def _fills_not_null(self) -> AddColumn:
+        c = self.column
+        implicit = c.type.lower() in ("smallserial", "serial", "bigserial") or c.generated is not None
+        if not c.nullable and c.default is None and not self.up and not implicit:
+            raise ValueError(f"'up' is required for a NOT NULL column without a default: SQL giving "
+                             f"{c.name}'s value in existing rows and in rows the old version writes "
+                             f"(or give it a default, or nullable: true)")
+        return self
+
 
 class DropColumn(BaseModel):
     model_config = _STRICT
