@@ -18,18 +18,13 @@ from typing import Any
 
 from symphony.migrations.context import Context, ident
 from symphony.migrations.ops import _columns
+from symphony.migrations.ops._columns import swap_column
 
 _PREFIX = "_symphony_dup_"
 
 
 def _dup(name: str) -> str:
     return f"{_PREFIX}{name}"[:63]
-
-
-def swap_column(definition: str, old: str, new: str) -> str:
-    """`definition` with the column `old` (quoted or bare, as PostgreSQL prints it) replaced by `new`."""
-    quoted = re.sub(rf'"{re.escape(old)}"', ident(new), definition)
-    return re.sub(rf"(?<![\w\"]){re.escape(old)}(?![\w\"])", ident(new), quoted)
 
 
 def carry(ctx: Context, table: str, columns: dict[str, str], memo: dict[str, Any], skip: set[str] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from symphony.migrations.catalog import ColumnInfo, Table
@@ -96,6 +97,12 @@ def table_constraint_sql(c: Any) -> str:
     return f"CONSTRAINT {ident(c.name)} {body}"
 
 
+def swap_column(definition: str, old: str, new: str) -> str:
+    """`definition` with the column `old` (quoted or bare, as PostgreSQL prints it) replaced by `new`."""
+    quoted = re.sub(rf'"{re.escape(old)}"', ident(new), definition)
+    return re.sub(rf"(?<![\w\"]){re.escape(old)}(?![\w\"])", ident(new), quoted)
+
+
 def promote_shadow(ctx: Context, table: str, name: str, shadow_column: str, old: str | None = None) -> None:
     """At complete: the trigger goes, the old column (if any) is dropped, the shadow takes the real name."""
     ctx.drop_trigger(table, name)
@@ -153,7 +160,6 @@ def shadow_check(ctx: Context, table: str, name: str, expression: str, shadows: 
     """At start, as pgroll: a check on the new version's columns (`shadows`: column -> its shadow), under its
     own name, NOT VALID (new writes meet it at once; the rows not backfilled yet are checked at complete). It
     names columns, so it follows the shadows' rename at complete."""
-    from symphony.migrations.ops._carry import swap_column
 
     for column, shadow_column in shadows.items():
         expression = swap_column(expression, column, shadow_column)
