@@ -157,6 +157,36 @@ def test_a_start_killed_in_the_middle_of_its_backfill_resumes_where_it_stopped(d
     json.dumps(events)
 
 
+def test_a_resumed_start_knows_the_constraints_it_made_itself(engine, sql, monkeypatch):
+    """Symphony dies after an operation made a named constraint: the resumed start finds it in the catalog
+    and must not take it for one the table already had (the name would be refused as taken)."""
+    from symphony.migrations.ops.create_index import CreateIndexOp
+
+    readings(engine)
+    checked = migration("02_checked", """
+operations:
+  - add_column:
+      table: readings
+      column: {name: source, type: text, nullable: true, check: {name: source_known, constraint: "source <> ''"}}
+  - create_index: {name: readings_station_idx, table: readings, columns: [station]}
+""")
+
+    def crash(*args: object) -> None:
+        raise SystemExit("killed")  # not an Exception: nothing is undone, as after a kill -9
+
+    monkeypatch.setattr(CreateIndexOp, "start", crash)
+    with pytest.raises(SystemExit):
+        engine.start(checked, 1)
+    assert sql("SELECT state FROM symphony_migrate.migrations WHERE name='02_checked'") == [("starting",)]
+    assert sql("SELECT count(*) FROM pg_constraint WHERE conname='source_known'") == [(1,)]
+    monkeypatch.undo()
+    assert engine.repair() == "02_checked"
+    with pytest.raises(Exception, match="source_known"):
+        sql("INSERT INTO readings (station, temp, source) VALUES ('s1', 1, '')", schema="public_02_checked")
+    engine.complete()
+    assert sql("SELECT count(*) FROM pg_constraint WHERE conname='source_known' AND convalidated") == [(1,)]
+
+
 def test_a_start_whose_undo_fails_is_marked_failed_and_rolled_back_later(engine, sql, monkeypatch):
     """Never resumed as if a crash had interrupted it, never contracted: `migrate rollback` retries the undo."""
     readings(engine)

@@ -29,12 +29,37 @@ class Table:
     physical: str
     columns: dict[str, ColumnInfo] = field(default_factory=dict)  # logical name -> column, in order
     pk: list[str] = field(default_factory=list)  # logical names
+    # Named check, unique, foreign-key and exclusion constraints -> their logical columns (as pgroll's
+    # schema knows them; a primary key or NOT NULL is not among them).
+    constraints: dict[str, list[str]] = field(default_factory=dict)
 
     def column(self, name: str) -> ColumnInfo:
         try:
             return self.columns[name]
         except KeyError:
             raise KeyError(f"column '{name}' does not exist in table '{self.physical}'") from None
+
+    def constraint(self, name: str) -> list[str]:
+        """The columns of constraint `name`; KeyError if the table has none of that name."""
+        try:
+            return self.constraints[name]
+        except KeyError:
+            raise KeyError(f"constraint '{name}' does not exist on table '{self.physical}'") from None
+
+    def add_constraint(self, name: str, columns: list[str]) -> None:
+        """Record a constraint the new version gets; ValueError if the name is taken."""
+        if name in self.constraints:
+            raise ValueError(f"constraint '{name}' already exists on table '{self.physical}': choose another name")
+        self.constraints[name] = list(columns)
+
+    def rename_column(self, old: str, new: str) -> None:
+        """Constraints follow a renamed column."""
+        for columns in self.constraints.values():
+            columns[:] = [new if c == old else c for c in columns]
+
+    def drop_column(self, name: str) -> None:
+        """PostgreSQL drops the constraints over a dropped column with it."""
+        self.constraints = {k: v for k, v in self.constraints.items() if name not in v}
 
 
 @dataclass
@@ -93,4 +118,20 @@ def read_schema(conn: Any, schema: str = "public") -> Schema:
     for table, column in pks:
         if table in out.tables:
             out.tables[table].pk.append(column)
+    constraints = conn.execute(
+        """
+        SELECT c.relname, k.conname,
+               ARRAY(SELECT a.attname FROM unnest(k.conkey) WITH ORDINALITY AS u(attnum, n)
+                     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = u.attnum ORDER BY u.n)
+        FROM pg_constraint k
+        JOIN pg_class c ON c.oid = k.conrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND k.contype IN ('c', 'u', 'f', 'x')
+        ORDER BY c.relname, k.conname
+        """,
+        (schema,),
+    ).fetchall()
+    for table, name, columns in constraints:
+        if table in out.tables and not name.startswith(INTERNAL_PREFIX):
+            out.tables[table].constraints[name] = [c for c in columns or [] if not c.startswith(INTERNAL_PREFIX)]
     return out

@@ -175,6 +175,12 @@ class Engine:
     def _run_start(self, conn: psycopg.Connection[Any], migration: Migration, version: str, logical: Schema,
                    ops: list[Op], memo: dict[str, Any]) -> None:
         ctx = self._context(conn, migration.name, version, memo)
+        # The constraints there were before this start: a resumed start finds the ones it made in the
+        # catalog already, and its operations must not take them for the old version's.
+        before = ctx.memo.setdefault("constraints", {n: sorted(t.constraints) for n, t in logical.tables.items()})
+        ctx.save()
+        for name, table in logical.tables.items():
+            table.constraints = {k: v for k, v in table.constraints.items() if k in before.get(name, ())}
         try:
             for op in ops:
                 self.events(f"{migration.name}: {op.impact().summary}")

@@ -308,7 +308,7 @@ class DropMultiColumnConstraint(BaseModel):
     table: str
     name: str
     up: dict[str, str] = Field(default_factory=dict)
-    down: dict[str, str] = Field(min_length=1)
+    down: dict[str, str]  # one per column of the constraint: checked against the constraint's columns
 
 
 class RenameConstraint(BaseModel):

@@ -387,9 +387,7 @@ CASES = [
          start_error="table 'doesntexist' does not exist"),
     Case("constraint must exist",
          [POSTS_PLAIN, CHECK_PLAIN, drop_with(f"table: posts, name: doesntexist, up: title, down: {DOWN}")],
-         start_error="constraint 'doesntexist' does not exist",
-         gap="pgroll refuses to drop a constraint that does not exist; Symphony accepts it (taken for one made by "
-             "this migration) and drops nothing"),
+         start_error="constraint 'doesntexist' does not exist"),
     Case("name is mandatory", [POSTS_PLAIN, CHECK_PLAIN, drop_with(f"table: posts, up: title, down: {DOWN}")],
          start_error="drop_constraint.name: required field missing"),
     Case("down SQL is mandatory",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from symphony.migrations.catalog import ColumnInfo, Table
+from symphony.migrations.catalog import INTERNAL_PREFIX, ColumnInfo, Schema, Table
 from symphony.migrations.context import Context, ident, quote_literal
 from symphony.migrations.model import Check, Column, Reference
 
@@ -166,6 +166,21 @@ def shadow_check(ctx: Context, table: str, name: str, expression: str, shadows: 
     add_check(ctx, table, name, expression, no_inherit, validate=False)
 
 
+def referenced(schema: Schema, table: str, columns: list[str]) -> tuple[str, list[str]]:
+    """The physical table and columns behind what a foreign key of the new version references: a table or
+    column renamed earlier in the same migration keeps its old physical name until complete (PostgreSQL's
+    foreign key then follows the rename). Unknown names stay as given, for PostgreSQL's own error."""
+    target = schema.tables.get(table)
+    if target is None:
+        return table, columns
+    physical = []
+    for column in columns:
+        info = target.columns.get(column)
+        physical.append(info.physical if info is not None and not info.physical.startswith(INTERNAL_PREFIX)
+                        else column)
+    return target.physical, physical
+
+
 def add_foreign_key(ctx: Context, table: str, name: str, columns: list[str], ref_table: str,
                     ref_columns: list[str], on_delete: str, validate: bool = True) -> None:
     if not ctx.constraint_exists(table, name):
@@ -201,7 +216,7 @@ def finish_unique(ctx: Context, table: str, name: str, kind: str = "UNIQUE") -> 
 
 
 def constrain_shadow(ctx: Context, table: str, column: str, logical: str, *, nullable: bool, unique: str | None,
-                     references: Reference | None) -> None:
+                     references: Reference | None, schema: Schema) -> None:
     """At start: the new column's NOT NULL, unique and foreign key, built on its shadow `column` without long
     locks (a NOT VALID check, a unique index built concurrently, a NOT VALID foreign key)."""
     if not nullable:
@@ -209,8 +224,9 @@ def constrain_shadow(ctx: Context, table: str, column: str, logical: str, *, nul
     if unique is not None:
         build_unique_index(ctx, table, unique, [column])
     if references is not None:
-        add_foreign_key(ctx, table, references.name, [column], references.table, [references.column],
-                        references.on_delete, validate=False)
+        ref_table, ref_columns = referenced(schema, references.table, [references.column])
+        add_foreign_key(ctx, table, references.name, [column], ref_table, ref_columns, references.on_delete,
+                        validate=False)
 
 
 def finish_constraints(ctx: Context, table: str, *, unique: str | None, references: Reference | None,

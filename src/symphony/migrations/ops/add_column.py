@@ -35,6 +35,10 @@ class AddColumnOp(Op):
         if c.name in table.columns:
             raise ValueError(f"column '{c.name}' already exists in table '{self.spec.table}'")
         table.columns[c.name] = ColumnInfo(shadow(c.name), c.type, c.nullable, c.default)
+        for name in (c.check.name if c.check else None, c.references.name if c.references else None,
+                     self._unique_name(table.physical)):
+            if name is not None:
+                table.add_constraint(name, [c.name])
 
     def start(self, ctx: Context, schema: Schema) -> None:
         table = schema.table(self.spec.table)
@@ -57,7 +61,7 @@ class AddColumnOp(Op):
             ctx.create_trigger(table, c.name, up=(shadow(c.name), self.spec.up))
             ctx.backfill(table, f"{self.memo_key}:backfill")
         cols.constrain_shadow(ctx, table.physical, shadow(c.name), c.name, nullable=c.nullable or memo["not_null"],
-                              unique=self._unique_name(table.physical), references=c.references)
+                              unique=self._unique_name(table.physical), references=c.references, schema=schema)
         if c.references is not None:  # validated at start, as in pgroll (no write lock: SHARE UPDATE EXCLUSIVE)
             ctx.ddl(f"ALTER TABLE {ctx.q(table.physical)} VALIDATE CONSTRAINT {ident(c.references.name)}")
         if c.check is not None:

@@ -72,6 +72,10 @@ class AlterColumnOp(Op):
             if "default" in s.changes:
                 info.default = s.default
             return
+        for name in (s.check.name if s.check else None, s.unique.name if s.unique else None,
+                     s.references.name if s.references else None):
+            if name is not None:
+                table.add_constraint(name, [s.column])
         table.columns[s.column] = ColumnInfo(
             shadow(s.column),
             s.type or info.type,
@@ -118,7 +122,8 @@ class AlterColumnOp(Op):
         _carry.carry(ctx, table.physical, {info.physical: new}, memo)
         cols.constrain_shadow(ctx, table.physical, new, s.column,
                               nullable=s.nullable if s.nullable is not None else info.nullable,
-                              unique=s.unique.name if s.unique is not None else None, references=s.references)
+                              unique=s.unique.name if s.unique is not None else None, references=s.references,
+                              schema=schema)
         if s.check is not None:
             cols.shadow_check(ctx, table.physical, s.check.name, s.check.constraint, {s.column: new},
                               s.check.no_inherit)

@@ -28,6 +28,7 @@ class CreateConstraintOp(Op):
 
     def apply(self, schema: Schema) -> None:
         table = schema.table(self.spec.table)
+        table.add_constraint(self.spec.name, list(self.spec.columns))
         for col in self.spec.columns:
             info = table.column(col)
             if info.physical.startswith(INTERNAL_PREFIX):
@@ -62,10 +63,9 @@ class CreateConstraintOp(Op):
             cols.build_unique_index(ctx, table.physical, s.name, shadows)
         elif s.type == "foreign_key" and s.references is not None:
             r = s.references
-            target = schema.tables.get(r.table)
-            ref_cols = [target.columns[c].physical if target and c in target.columns else c for c in r.columns]
-            cols.add_foreign_key(ctx, table.physical, s.name, shadows, target.physical if target else r.table,
-                                 ref_cols, r.on_delete, validate=False)
+            ref_table, ref_columns = cols.referenced(schema, r.table, list(r.columns))
+            cols.add_foreign_key(ctx, table.physical, s.name, shadows, ref_table, ref_columns, r.on_delete,
+                                 validate=False)
 
     def complete(self, ctx: Context) -> None:
         s = self.spec

@@ -26,11 +26,18 @@ class CreateTableOp(Op):
         for col in self.spec.columns:
             table.columns[col.name] = ColumnInfo(col.name, col.type, col.nullable and not col.pk, col.default)
         table.pk = [c.name for c in self.spec.columns if c.pk]
+        for col in self.spec.columns:
+            for name in (col.check.name if col.check else None, col.references.name if col.references else None,
+                         f"{self.spec.name}_{col.name}_key" if col.unique else None):
+                if name is not None:
+                    table.add_constraint(name, [col.name])
         for constraint in self.spec.constraints:
             if constraint.type == "primary_key":
                 table.pk = list(constraint.columns)
             for column_name in constraint.columns:
                 table.column(column_name)
+            if constraint.type != "primary_key":
+                table.add_constraint(constraint.name, list(constraint.columns))
         schema.tables[self.spec.name] = table
 
     def start(self, ctx: Context, schema: Schema) -> None:

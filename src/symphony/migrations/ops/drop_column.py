@@ -21,6 +21,7 @@ class DropColumnOp(Op):
         table.column(self.spec.column)
         del table.columns[self.spec.column]
         table.pk = [c for c in table.pk if c != self.spec.column]
+        table.drop_column(self.spec.column)
 
     def start(self, ctx: Context, schema: Schema) -> None:
         table = schema.table(self.spec.table)

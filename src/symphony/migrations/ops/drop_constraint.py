@@ -28,7 +28,19 @@ class DropConstraintOp(Op):
                       "kept in step by triggers, backfilled)", [self.spec.table])
 
     def apply(self, schema: Schema) -> None:
-        schema.table(self.spec.table)
+        table = schema.table(self.spec.table)
+        columns = table.constraint(self.spec.name)
+        if isinstance(self.spec, DropMultiColumnConstraint):  # as pgroll: one down per column, none for others
+            for key, given in (("up", self.spec.up), ("down", self.spec.down)):
+                for column in given:
+                    if column not in columns:
+                        raise ValueError(f"{key} names column '{column}', which constraint '{self.spec.name}' "
+                                         f"does not cover (it covers {', '.join(columns)})")
+            for column in columns:
+                if column not in self.spec.down:
+                    raise ValueError(f"down has no expression for column '{column}', which constraint "
+                                     f"'{self.spec.name}' covers")
+        del table.constraints[self.spec.name]
 
     @staticmethod
     def _expression(given: str | dict[str, str], column: str) -> str:
@@ -70,7 +82,7 @@ class DropConstraintOp(Op):
                      skip={self.spec.name})
         for name, info in infos.items():
             cols.constrain_shadow(ctx, table.physical, shadow(name), name, nullable=info.nullable, unique=None,
-                                  references=None)
+                                  references=None, schema=schema)
         for name, info in infos.items():  # the new version reads and writes the duplicates
             table.columns[name] = ColumnInfo(shadow(name), info.type, info.nullable, info.default)
 

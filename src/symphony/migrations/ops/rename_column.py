@@ -17,6 +17,7 @@ def rename_in_schema(schema: Schema, table_name: str, old: str, new: str) -> Non
         raise ValueError(f"column '{new}' already exists in table '{table_name}'")
     rebuild(table, {old: (new, info)})
     table.pk = [new if c == old else c for c in table.pk]
+    table.rename_column(old, new)
 
 
 class RenameColumnOp(Op):

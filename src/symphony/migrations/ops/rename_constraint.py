@@ -18,7 +18,10 @@ class RenameConstraintOp(Op):
                       [self.spec.table])
 
     def apply(self, schema: Schema) -> None:
-        schema.table(self.spec.table)
+        table = schema.table(self.spec.table)
+        columns = table.constraint(self.spec.from_)
+        table.add_constraint(self.spec.to, columns)
+        del table.constraints[self.spec.from_]
 
     def start(self, ctx: Context, schema: Schema) -> None:
         self.memo(ctx)["table"] = schema.table(self.spec.table).physical

@@ -39,6 +39,8 @@ class SqlOp(Op):
             for col, info in table.columns.items():
                 if col not in mapped and col not in logical.columns:
                     logical.columns[col] = info
+            for constraint, columns in table.constraints.items():
+                logical.constraints.setdefault(constraint, columns)
 
     def complete(self, ctx: Context) -> None:
         if self.spec.on_complete:
