@@ -3,6 +3,7 @@ keep old and new columns in step, and batched, resumable backfills."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -240,7 +241,17 @@ def schema_views(ctx: Context, schema: Schema) -> list[str]:
         cols = ", ".join(f"{ident(c.physical)} AS {ident(logical)}" for logical, c in table.columns.items())
         view = f"{ident(ctx.version_schema)}.{ident(name)}"
         out.append(f"CREATE OR REPLACE VIEW {view} AS SELECT {cols} FROM {ctx.q(table.physical)}")
-        # Inserts through the view get the new version's defaults (an in-place default change).
-        out += [f"ALTER VIEW {view} ALTER COLUMN {ident(col)} SET DEFAULT {info.default}"
+        # Inserts through the view get the new version's defaults (an in-place default change), and so does
+        # UPDATE ... SET col = DEFAULT (which takes the view's default, not the table's).
+        out += [f"ALTER VIEW {view} ALTER COLUMN {ident(col)} SET DEFAULT {view_default(info.default, info.type)}"
                 for col, info in table.columns.items() if info.default is not None]
     return out
+
+
+def view_default(default: str, type_: str) -> str:
+    """A view column's default. A default removed in place is NULL for the new version while the table keeps
+    the old one until complete; PostgreSQL stores no DEFAULT NULL (the table's would apply through the view),
+    so the NULL is spelled as an expression it keeps."""
+    if re.fullmatch(r"\s*null\s*(::.*)?", default, flags=re.IGNORECASE | re.DOTALL):
+        return f"NULLIF(NULL::{type_}, NULL)"
+    return default

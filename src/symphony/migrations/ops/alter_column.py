@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from functools import cached_property
 
+import psycopg
+
 from symphony.migrations.catalog import INTERNAL_PREFIX, ColumnInfo, Schema
 from symphony.migrations.context import Context, ident, shadow
 from symphony.migrations.model import AlterColumn, RenameColumn
@@ -29,6 +31,7 @@ IN_PLACE = {"default", "comment"}
 class AlterColumnOp(Op):
     kind = "alter_column"
     spec: AlterColumn
+    default_left_off = False  # set by start when the column's default does not fit its new type
 
     @property
     def duplicates(self) -> bool:
@@ -69,8 +72,8 @@ class AlterColumnOp(Op):
             raise ValueError(f"column '{s.column}' of table '{s.table}' is already added or changed by an earlier "
                              "operation of this migration: make it one operation")
         if not self.duplicates:
-            if "default" in s.changes:
-                info.default = s.default
+            if "default" in s.changes:  # removed: NULL for the new version at once (schema_views)
+                info.default = s.default if s.default is not None else "NULL"
             return
         for name in (s.check.name if s.check else None, s.unique.name if s.unique else None,
                      s.references.name if s.references else None):
@@ -80,7 +83,7 @@ class AlterColumnOp(Op):
             shadow(s.column),
             s.type or info.type,
             s.nullable if s.nullable is not None else info.nullable,
-            s.default if "default" in s.changes else info.default,
+            s.default if "default" in s.changes else None if self.default_left_off else info.default,
         )
 
     # ------------------------------------------------------------------ start
@@ -110,8 +113,17 @@ class AlterColumnOp(Op):
         new_type = s.type or info.type
         default = s.default if "default" in s.changes else info.default
         if not ctx.column_exists(table.physical, new):
-            ctx.ddl(f"ALTER TABLE {ctx.q(table.physical)} ADD COLUMN {ident(new)} {new_type}"
-                    + (f" DEFAULT {default}" if default is not None else ""))
+            ctx.ddl(f"ALTER TABLE {ctx.q(table.physical)} ADD COLUMN {ident(new)} {new_type}")
+        if default is not None:
+            try:
+                ctx.ddl(f"ALTER TABLE {ctx.q(table.physical)} ALTER COLUMN {ident(new)} SET DEFAULT {default}")
+            except psycopg.errors.DatatypeMismatch:
+                if "default" in s.changes:
+                    raise
+                # The old default does not fit the new type: left off, as pgroll does (new rows get NULL);
+                # apply(), which runs next, leaves it out of the new version's view too.
+                ctx.events(f"default {default} of {s.table}.{s.column} does not fit {new_type}: left off")
+                self.default_left_off = True
         up = s.up or (f"CAST({ident(s.column)} AS {new_type})" if s.type else ident(s.column))
         down = s.down or (f"CAST({ident(s.column)} AS {info.type})" if s.type else ident(s.column))
         # The new version's columns, as it names them (this column now read from the shadow).
