@@ -186,48 +186,109 @@ $symphony$"""
 
     # ------------------------------------------------------------------ backfill
     def backfill(self, table: Table, progress_key: str) -> int:
-        """Touch every row (UPDATE ... SET pk = pk) in small batches so the triggers fill new columns.
+        """Touch every row (UPDATE ... SET c = c) in small batches so the triggers fill new columns.
 
-        Resumable: the last key done is saved in the memo after each batch.
+        Batches go by primary key, else by a unique index over NOT NULL columns (as pgroll's), else by
+        ranges of the table's pages (ctid), the pages there were at start: a row written later went
+        through the triggers already. Resumable: the last key (or page) done is saved in the memo.
         """
-        if not table.pk:
-            if not self.exists(f"SELECT 1 FROM {self.q(table.physical)} LIMIT 1", ()):
-                return 0  # an empty table (often created by this same migration): nothing to fill
-            raise RuntimeFailure(
-                f"table '{table.physical}' has no primary key: Symphony backfills by primary key",
-                fix="add a primary key first (a migration of its own)",
-            )
-        pk = [table.columns[c].physical for c in table.pk]
-        keys = ", ".join(ident(c) for c in pk)
-        last = self.memo.get(progress_key)
-        done = 0
+        if not self.exists(f"SELECT 1 FROM {self.q(table.physical)} LIMIT 1", ()):
+            self._backfilled(table, progress_key, 0, time.time())
+            return 0  # an empty table (often created by this same migration): nothing to fill
+        keys = [table.columns[c].physical for c in table.pk] or self._unique_not_null(table.physical)
+        touch = self._touch_column(table.physical)
         started = time.time()
         with self.conn.cursor() as cur:
             cur.execute(f"SET search_path = {ident(self.schema)}")  # an old-version session: triggers run `up`
+        if keys:
+            done = self._backfill_by_key(table.physical, keys, touch, progress_key)
+            self._backfilled(table, progress_key, done, started)
+        else:  # a row an update moved to a later page is written again: writes, not rows
+            done = self._backfill_by_page(table.physical, touch, progress_key)
+            self._backfilled(table, progress_key, done, started, unit="row writes, by pages,")
+        return done
+
+    def _backfilled(self, table: Table, progress_key: str, done: int, started: float, unit: str = "rows") -> None:
+        if done:
+            self.events(f"backfilled {done} {unit} of {table.physical} in {time.time() - started:.1f}s")
+        self.memo[progress_key + ":done"] = True
+        self.save()
+
+    def _batch(self, query: str, params: tuple[Any, ...] | None) -> list[tuple[Any, ...]]:
+        with self.conn.transaction():
+            self.conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
+            return self.conn.execute(query, params).fetchall()
+
+    def _backfill_by_key(self, table: str, keys: list[str], touch: str, progress_key: str) -> int:
+        cols = ", ".join(ident(c) for c in keys)
+        last = self.memo.get(progress_key)
+        done = 0
         while True:
-            where = f"WHERE ({keys}) > ({', '.join(['%s'] * len(pk))})" if last is not None else ""
-            query = (
-                f"WITH batch AS (SELECT {keys} FROM {self.q(table.physical)} {where} ORDER BY {keys} "
-                f"LIMIT {BACKFILL_BATCH}) UPDATE {self.q(table.physical)} t SET {ident(pk[0])} = t.{ident(pk[0])} "
-                f"FROM batch WHERE ({', '.join('t.' + ident(c) for c in pk)}) = ({', '.join('batch.' + ident(c) for c in pk)}) "
-                f"RETURNING {', '.join('t.' + ident(c) for c in pk)}"
-            )
-            with self.conn.transaction():
-                self.conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
-                rows = self.conn.execute(query, tuple(last) if last is not None else None).fetchall()
+            where = f"WHERE ({cols}) > ({', '.join(['%s'] * len(keys))})" if last is not None else ""
+            rows = self._batch(
+                f"WITH batch AS (SELECT {cols} FROM {self.q(table)} {where} ORDER BY {cols} "
+                f"LIMIT {BACKFILL_BATCH}) UPDATE {self.q(table)} t SET {ident(touch)} = t.{ident(touch)} "
+                f"FROM batch WHERE ({', '.join('t.' + ident(c) for c in keys)}) = "
+                f"({', '.join('batch.' + ident(c) for c in keys)}) RETURNING {', '.join('t.' + ident(c) for c in keys)}",
+                tuple(last) if last is not None else None)
             if not rows:
-                break
+                return done
             done += len(rows)
             last = list(max(rows))
             self.memo[progress_key] = last
             self.save()
             time.sleep(BACKFILL_PAUSE)
-        seconds = time.time() - started
-        if done:
-            self.events(f"backfilled {done} rows of {table.physical} in {seconds:.1f}s")
-        self.memo[progress_key + ":done"] = True
-        self.save()
+
+    def _backfill_by_page(self, table: str, touch: str, progress_key: str) -> int:
+        """A table with no key: batches of whole pages (a TID range scan each), up to the pages of start."""
+        progress = self.memo.get(progress_key) or {}
+        if "end" not in progress:
+            row = self.conn.execute(
+                "SELECT pg_relation_size(c.oid) / current_setting('block_size')::int, c.relpages, c.reltuples "
+                "FROM pg_class c WHERE c.oid = %s::regclass", (self.q(table),)).fetchone()
+            assert row is not None
+            pages, relpages, tuples = int(row[0]), int(row[1] or 0), float(row[2] or 0)
+            per_page = tuples / relpages if relpages > 0 and tuples > 0 else 100.0
+            progress = {"page": 0, "end": pages, "step": max(1, int(BACKFILL_BATCH / max(per_page, 1.0)))}
+            self.memo[progress_key] = progress
+            self.save()
+        done = 0
+        while progress["page"] < progress["end"]:
+            first, after = progress["page"], min(progress["page"] + progress["step"], progress["end"])
+            rows = self._batch(
+                f"UPDATE {self.q(table)} SET {ident(touch)} = {ident(touch)} "
+                f"WHERE ctid >= '({first},0)'::tid AND ctid < '({after},0)'::tid RETURNING 1", None)
+            done += len(rows)
+            progress = {**progress, "page": after}
+            self.memo[progress_key] = progress
+            self.save()
+            time.sleep(BACKFILL_PAUSE)
         return done
+
+    def _unique_not_null(self, table: str) -> list[str]:
+        """The columns of the narrowest valid unique index over NOT NULL plain columns, if there is one."""
+        row = self.conn.execute(
+            """
+            SELECT ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+                         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n)
+            FROM pg_index i
+            WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indisvalid AND i.indpred IS NULL
+              AND i.indexprs IS NULL
+              AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+                              AND (NOT a.attnotnull OR starts_with(a.attname, %s)))
+            ORDER BY i.indnatts, i.indexrelid LIMIT 1
+            """, (self.q(table), INTERNAL_PREFIX)).fetchone()
+        return list(row[0]) if row else []
+
+    def _touch_column(self, table: str) -> str:
+        """A column an UPDATE may set to itself: not generated, not GENERATED ALWAYS AS IDENTITY."""
+        row = self.conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
+            "AND attgenerated = '' AND attidentity <> 'a' ORDER BY attnum LIMIT 1", (self.q(table),)).fetchone()
+        if row is None:
+            raise RuntimeFailure(f"table '{table}' has no column an UPDATE can set: nothing to backfill with",
+                                 fix="add a plain column first (a migration of its own)")
+        return str(row[0])
 
 
 def quote_literal(text: str) -> str:
