@@ -82,3 +82,37 @@ def test_rollback_drops_the_new_columns_and_keeps_every_row(engine, sql):
     assert sql("SELECT name FROM items ORDER BY id") == [("n1",), ("n2",), ("n3",), ("new",), ("old",)]
     assert set(constraints(sql, "items")) == {"items_pkey"}
     assert_clean(sql, new)
+
+
+def test_a_volatile_default_fills_existing_rows_without_rewriting_the_table(engine, sql):
+    """ADD COLUMN ... DEFAULT random() would rewrite the table under an ACCESS EXCLUSIVE lock: the column is
+    added bare, given its default after, and existing rows are filled by the backfill (up = the default)."""
+    base(engine, sql, rows=50)
+    before = sql("SELECT pg_relation_filenode('items')")[0][0]
+    new = start(engine, "02_token", """
+operations:
+  - add_column:
+      table: items
+      column: {name: token, type: text, nullable: false, default: "md5(random()::text)"}
+""")
+    assert sql("SELECT pg_relation_filenode('items')")[0][0] == before  # the same file: no rewrite
+    tokens = [r[0] for r in sql("SELECT token FROM items", schema=new)]
+    assert len(tokens) == 50 and None not in tokens and len(set(tokens)) == 50  # one call per row
+    sql("INSERT INTO items (name) VALUES ('old')", schema=OLD)
+    sql("INSERT INTO items (name) VALUES ('new')", schema=new)
+    assert sql("SELECT count(*) FROM items WHERE token IS NULL", schema=new) == [(0,)]
+    engine.complete()
+    assert column_info(sql, "items", "token") == ("text", False, "md5((random())::text)")
+
+
+def test_a_volatile_default_with_another_up_is_refused_and_nothing_is_left(engine, sql):
+    base(engine, sql)
+    with pytest.raises(Exception, match="up must be the column's default"):
+        start(engine, "02_token", """
+operations:
+  - add_column:
+      table: items
+      up: "'x'"
+      column: {name: token, type: text, nullable: true, default: "md5(random()::text)"}
+""")
+    assert_clean(sql, "public_02_token")

@@ -46,19 +46,33 @@ class AddColumnOp(Op):
         memo = self.memo(ctx)
         memo.update(table=table.physical, column=shadow(c.name), name=c.name)
         ctx.save()
-        # NOT NULL with a default that needs no table rewrite is part of the column from start, as in pgroll
-        # (a NULL through the new version is then a not_null_violation, as apps matching SQLSTATE expect)
-        if "not_null" not in memo:
-            memo["not_null"] = not c.nullable and c.default is not None and cols.fast_default(ctx, c.type, c.default)
+        # A default PostgreSQL stores once (no table rewrite) is part of the column from start, NOT NULL too, as
+        # in pgroll (a NULL through the new version is then a not_null_violation, as apps matching SQLSTATE
+        # expect). Another (volatile) default would rewrite the table under an exclusive lock: the column is
+        # added without it, given it after, and existing rows are filled by `up`, which must be the default.
+        if "fast" not in memo:
+            memo["fast"] = c.default is None or cols.fast_default(ctx, c.type, c.default)
+            memo["not_null"] = not c.nullable and c.default is not None and memo["fast"]
             ctx.save()
+        up = self.spec.up
+        if not memo["fast"]:
+            assert c.default is not None
+            if up and up.strip() != c.default.strip():
+                raise ValueError(f"column '{c.name}': up must be the column's default ({c.default}) when the default "
+                                 "is volatile: existing rows are filled by up (adding the column with its default "
+                                 "would rewrite the table under an exclusive lock)")
+            up = c.default
         if not ctx.column_exists(table.physical, shadow(c.name)):
-            definition = cols.column_sql(c, shadow(c.name), in_create_table=False)
+            definition = cols.column_sql(c if memo["fast"] else c.model_copy(update={"default": None}),
+                                         shadow(c.name), in_create_table=False)
             ctx.ddl(f"ALTER TABLE {ctx.q(table.physical)} ADD COLUMN {definition}"
                     + (" NOT NULL" if memo["not_null"] else ""))
+        if not memo["fast"]:
+            ctx.ddl(f"ALTER TABLE {ctx.q(table.physical)} ALTER COLUMN {ident(shadow(c.name))} SET DEFAULT {c.default}")
         if c.comment is not None:
             cols.comment(ctx, table.physical, shadow(c.name), c.comment)
-        if self.spec.up:
-            ctx.create_trigger(table, c.name, up=(shadow(c.name), self.spec.up))
+        if up:
+            ctx.create_trigger(table, c.name, up=(shadow(c.name), up))
             ctx.backfill(table, f"{self.memo_key}:backfill")
         cols.constrain_shadow(ctx, table.physical, shadow(c.name), c.name, nullable=c.nullable or memo["not_null"],
                               unique=self._unique_name(table.physical), references=c.references, schema=schema)
