@@ -101,3 +101,64 @@ def test_unreachable_volume_folder_is_a_clear_error(tmp_path):
     with pytest.raises(RuntimeFailure) as err:
         pg.check_reachable(locked / "volumes", user)
     assert "chmod o+x" in str(err.value)
+
+
+@pytest.fixture
+def zombie():
+    """A process of the database's user, killed and not reaped: a zombie, which PostgreSQL's kill(pid, 0)
+    still finds (as a postmaster killed with its agent stays until some init reaps it)."""
+    import signal
+    import subprocess
+
+    import psutil
+    from conftest import wait_until
+
+    user = pg.run_as_user() if os.geteuid() == 0 else None
+    proc = subprocess.Popen(["sleep", "600"], user=user)
+    os.kill(proc.pid, signal.SIGKILL)
+    wait_until(lambda: psutil.Process(proc.pid).status() == psutil.STATUS_ZOMBIE, timeout=10)
+    yield proc.pid
+    proc.wait()
+
+
+def _stale_lock(data, pid: int, lines: list[str]) -> None:
+    """postmaster.pid as a killed postmaster leaves it, owned as PostgreSQL writes it."""
+    lock = data / "postmaster.pid"
+    lock.write_text("\n".join([str(pid), *lines[1:]]) + "\n")
+    os.chown(lock, data.stat().st_uid, data.stat().st_gid)
+    lock.chmod(0o600)
+
+
+def test_a_postmaster_pid_naming_an_unreaped_zombie_does_not_stop_postgres_starting(runtime, zombie):
+    out = runtime.ensure_postgres(Deployment("db", "postgres", "h", postgres=_spec()), _events)
+    with psycopg.connect(out["url"], autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (v text)")
+        conn.execute("INSERT INTO t VALUES ('kept')")
+    data = pg.data_dir(runtime.layout.volume("db"))
+    lines = (data / "postmaster.pid").read_text().splitlines()
+    runtime.stop_all(_events)
+    _stale_lock(data, zombie, lines)
+    again = runtime.ensure_postgres(Deployment("db", "postgres", "h", postgres=_spec()), _events)
+    with psycopg.connect(again["url"]) as conn:
+        assert conn.execute("SELECT v FROM t").fetchall() == [("kept",)]
+    assert f"removed a stale postmaster.pid (pid {zombie}" in runtime.layout.log("db").read_text()
+
+
+def test_a_postmaster_pid_is_kept_while_a_process_still_works_in_the_data_directory(tmp_path, zombie):
+    """A backend of a killed postmaster may still be attached to its shared memory: PostgreSQL's own check
+    of it needs the file, so it stays (and PostgreSQL refuses, rightly) until that process is gone."""
+    import subprocess
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "postmaster.pid").write_text(f"{zombie}\n{data}\n")
+    straggler = subprocess.Popen(["sleep", "600"], cwd=data)
+    try:
+        assert pg.clear_stale_lock(data) is None
+        assert (data / "postmaster.pid").exists()
+    finally:
+        straggler.kill()
+        straggler.wait()
+    assert pg.clear_stale_lock(data) == f"removed a stale postmaster.pid (pid {zombie}: no postmaster runs in {data})"
+    assert not (data / "postmaster.pid").exists()
+    assert pg.clear_stale_lock(data) is None  # nothing to do

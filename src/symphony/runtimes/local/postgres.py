@@ -7,6 +7,7 @@ Authentication is scram-sha-256 with a generated password kept in a 0600 file.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -17,6 +18,8 @@ import stat
 import subprocess
 from pathlib import Path
 from typing import TypedDict
+
+import psutil
 
 from symphony.errors import RuntimeFailure
 
@@ -95,6 +98,49 @@ def check_reachable(path: Path, user: str | None) -> None:
 
 def data_dir(volume: Path) -> Path:
     return volume / "data"
+
+
+def clear_stale_lock(data: Path) -> str | None:
+    """Remove a `postmaster.pid` that no running postmaster holds; say so, or return None.
+
+    A postmaster killed while nobody reaps it (its parent, the agent, killed too; a container whose PID 1
+    never reaps) stays a zombie, which `kill(pid, 0)` still finds: PostgreSQL then refuses to start ("lock
+    file already exists") for as long as the zombie lasts. As Patroni does, the file is not trusted for its
+    pid alone: it is kept only while a live process works in this data directory (the postmaster, or a
+    backend of a killed one, still attached to its shared memory: PostgreSQL's own check of that memory
+    needs the file).
+    """
+    lock = data / "postmaster.pid"
+    try:
+        first = lock.read_text().splitlines()[:1]
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return None  # unreadable: PostgreSQL's own check decides
+    pid = int(first[0]) if first and first[0].strip().isdigit() else None
+    if _works_in(data.resolve()):
+        return None  # the postmaster (whatever pid the file says) or a backend of it: not stale
+    with contextlib.suppress(FileNotFoundError):
+        lock.unlink()
+    what = f"pid {pid}" if pid is not None else "no pid"
+    return f"removed a stale postmaster.pid ({what}: no postmaster runs in {data})"
+
+
+def _works_in(data: Path) -> bool:
+    """Whether a live process has `data` as its working directory (a postmaster and its backends do). A
+    postgres process whose directory cannot be read counts too: better refused than two postmasters."""
+    for proc in psutil.process_iter(["name", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if Path(proc.cwd()) == data:
+                return True
+        except psutil.AccessDenied:
+            if proc.info["name"] in ("postgres", "postmaster"):
+                return True
+        except (psutil.NoSuchProcess, FileNotFoundError):
+            continue
+    return False
 
 
 def is_initialized(volume: Path) -> bool:

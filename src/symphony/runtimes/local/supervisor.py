@@ -18,6 +18,7 @@ from typing import Any
 
 import psutil
 
+from symphony.runtimes.local.postgres import clear_stale_lock
 from symphony.runtimes.local.procspec import ProcSpec
 
 BACKOFF_MAX = 30.0
@@ -76,6 +77,10 @@ class Unit:
             kwargs.update(user=spec.user, group=_primary_group(spec.user), extra_groups=[])
         try:
             os.write(fd, f"--- symphony: starting {spec.name} ({spec.release or spec.kind}) at {_now()}\n".encode())
+            if spec.kind == "postgres" and "-D" in spec.argv:
+                cleared = clear_stale_lock(Path(spec.argv[spec.argv.index("-D") + 1]))
+                if cleared:
+                    os.write(fd, f"--- symphony: {cleared}\n".encode())
             self.proc = await asyncio.create_subprocess_exec(
                 *spec.argv,
                 cwd=spec.cwd,
