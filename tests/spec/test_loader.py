@@ -175,3 +175,17 @@ def test_a_thousand_services_load_fast():
     assert len(stack.services) == 1000
     assert stack.dependencies("s999") == {"s998"}
     assert time.perf_counter() - started < 5  # generous: it takes ~0.1 s; 1000x slower would be a bug
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("name: x\nservices: &s\n  db: *s\n", "an alias refers to the anchor it is inside of"),
+    ("name: x\n? [a, b]\n: c\nservices: {}\n", "a key must be a name"),
+    ("name: x\nservices: " + "[" * 300 + "]" * 300 + "\n", "nested more than 64 levels deep"),
+    ("name: x\nl0: &l0 [" + ", ".join(["x"] * 60) + "]\nl1: &l1 [" + ", ".join(["*l0"] * 60) + "]\n"
+     "l2: [" + ", ".join(["*l1"] * 60) + "]\nservices: {}\n", "holds more than 100000 values"),
+], ids=["recursive alias", "list as a key", "deep nesting", "aliases of aliases"])
+def test_yaml_that_would_never_end_or_crash_the_loader_is_refused(folder, text, needle):
+    """Found by tests/fuzz: each was a RecursionError or TypeError traceback (or an exponential walk)."""
+    with pytest.raises(SpecError, match=needle) as info:
+        parse_stack(text, folder / "symphony.yaml")
+    assert str(info.value).startswith(str(folder / "symphony.yaml"))

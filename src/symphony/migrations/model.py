@@ -430,7 +430,14 @@ def load_migration(path: Path) -> Migration:
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise SpecError(f"cannot read the migration: {str(exc).splitlines()[0]}", file=path,
                         fix="it must be YAML or JSON with an operations list") from None
-    return parse_migration(data, path)
+    except RecursionError:
+        raise SpecError("cannot read the migration: nested too deeply", file=path,
+                        fix="a migration is a few levels deep; check the brackets") from None
+    try:
+        return parse_migration(data, path)
+    except RecursionError:  # an alias of an enclosing anchor makes the data infinite
+        raise SpecError("the migration refers to itself (an alias inside its own anchor) or is nested too deeply",
+                        file=path, fix="write the values out") from None
 
 
 def parse_migration(data: Any, path: Path) -> Migration:

@@ -57,9 +57,15 @@ def load_stack(path: str | os.PathLike[str] = ".") -> Stack:
 def parse_stack(text: str, file: Path) -> Stack:
     """Check `text` (the contents of `file`) and build the Stack."""
     loader = _Loader(text)
+    lines: dict[Path_, int] = {}
     try:
         root = loader.get_single_node()  # one parse: the nodes give line numbers, then the data
+        if root is not None:
+            _check_nodes(root, (), lines, file, _Walk())  # before building anything from them
         data = loader.construct_document(root) if root is not None else None
+    except RecursionError:
+        raise SpecError(f"nested more than {MAX_DEPTH} levels deep", file=file,
+                        fix="a stack spec is a few levels deep; check the brackets") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -73,8 +79,6 @@ def parse_stack(text: str, file: Path) -> Stack:
         loader.dispose()
     if root is None:
         raise SpecError("the spec is empty", file=file, fix="write name: and services: (see examples/campsite)")
-    lines: dict[Path_, int] = {}
-    _check_nodes(root, (), lines, file)
     if not isinstance(data, dict):
         raise SpecError(
             f"expected a mapping with name: and services:, got {describe(data)}", file=file, line=1,
@@ -88,12 +92,48 @@ def parse_stack(text: str, file: Path) -> Stack:
     return stack
 
 
-def _check_nodes(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: Path) -> None:
-    """Record the line of every key and value; refuse duplicate keys (YAML would keep the last silently)."""
-    lines.setdefault(path, node.start_mark.line + 1)
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
+
+
+class _Walk:
+    """What the walk of the nodes has seen: how many values, which nodes are open (an alias of an
+    enclosing anchor would make the data infinite; aliases of aliases can make it huge)."""
+
+    def __init__(self) -> None:
+        self.values = 0
+        self.open: set[int] = set()
+
+
+def _check_nodes(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: Path, walk: _Walk) -> None:
+    """Record the line of every key and value; refuse duplicate keys (YAML would keep the last silently),
+    recursive aliases, nesting deeper than MAX_DEPTH and more than MAX_VALUES values."""
+    line = node.start_mark.line + 1
+    lines.setdefault(path, line)
+    walk.values += 1
+    if walk.values > MAX_VALUES:
+        raise SpecError(f"the spec holds more than {MAX_VALUES} values", file=file, line=line,
+                        fix="aliases that repeat aliases multiply; write the values out")
+    if len(path) > MAX_DEPTH:
+        raise SpecError(f"nested more than {MAX_DEPTH} levels deep", file=file, key=_dotted(path[:3]), line=line,
+                        fix="a stack spec is a few levels deep; check the brackets")
+    if id(node) in walk.open:
+        raise SpecError("an alias refers to the anchor it is inside of (the value would never end)", file=file,
+                        key=_dotted(path), line=line, fix="move the alias out of its anchor's value")
+    walk.open.add(id(node))
+    try:
+        _check_children(node, path, lines, file, walk)
+    finally:
+        walk.open.discard(id(node))
+
+
+def _check_children(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: Path, walk: _Walk) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise SpecError("a key must be a name, not a list or a mapping", file=file, key=_dotted(path) or None,
+                                line=key_node.start_mark.line + 1, fix="write the key as plain text")
             key = key_node.value
             if key in seen:
                 raise SpecError(
@@ -102,10 +142,10 @@ def _check_nodes(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: Pa
                 )
             seen.add(key)
             lines[(*path, key)] = key_node.start_mark.line + 1
-            _check_nodes(value_node, (*path, key), lines, file)
+            _check_nodes(value_node, (*path, key), lines, file, walk)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _check_nodes(item, (*path, i), lines, file)
+            _check_nodes(item, (*path, i), lines, file, walk)
 
 
 def _check_sources(stack: Stack, lines: dict[Path_, int]) -> None:
