@@ -22,11 +22,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "fuzz")]
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 import test_inputs as t  # noqa: E402
 from _mutate import MUTATIONS, apply  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 
 def run(name: str, strategy: Any, check: Callable[..., str], inputs: int, seed: int) -> dict[str, Any]:
