@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from symphony.errors import StateLockedError
@@ -23,8 +24,14 @@ class StackLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            holder = ""
+            deadline = time.monotonic() + 0.5  # the holder writes its name just after it takes the lock
+            while not holder and time.monotonic() < deadline:
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+                if not holder:
+                    time.sleep(0.01)
             os.close(fd)
+            holder = holder or "unknown"
             raise StateLockedError(
                 f"the stack is locked by another symphony command ({holder})",
                 fix="wait for it to finish; the lock is released when that process exits",
