@@ -83,7 +83,7 @@ def test_of_commands_that_start_at_the_same_moment_exactly_one_gets_the_lock_and
         go = tmp_path / f"go{round_}"
         procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "lock"), str(go)],
                                   stdout=subprocess.PIPE, text=True) for _ in range(8)]
-        wait_until(lambda: len(list(tmp_path.glob(f"go{round_}.ready.*"))) == 8, timeout=30)  # all at the barrier
+        wait_until(lambda go=go: len(list(tmp_path.glob(f"{go.name}.ready.*"))) == 8, timeout=30)  # all at the barrier
         go.touch()
         outputs = [p.communicate(timeout=30)[0].strip() for p in procs]
         held = [o for o in outputs if o.startswith("held")]
