@@ -189,3 +189,11 @@ def test_yaml_that_would_never_end_or_crash_the_loader_is_refused(folder, text, 
     with pytest.raises(SpecError, match=needle) as info:
         parse_stack(text, folder / "symphony.yaml")
     assert str(info.value).startswith(str(folder / "symphony.yaml"))
+
+
+def test_a_stack_path_the_system_cannot_read_is_one_clear_error():
+    """Found by bench/fuzz.py: a name longer than the system allows was an OSError traceback."""
+    from symphony.spec.loader import find_spec
+
+    with pytest.raises(SpecError, match="cannot be read: File name too long"):
+        find_spec("x" * 100_000)

@@ -31,6 +31,14 @@ Path_ = tuple[str | int, ...]
 def find_spec(path: str | os.PathLike[str] = ".") -> Path:
     """The spec file for a stack folder or file argument."""
     p = Path(path).expanduser()
+    try:
+        p.stat()
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as exc:  # a name too long, a loop of links, no permission, a NUL byte
+        shown = str(p) if len(str(p)) <= 80 else str(p)[:77] + "..."
+        raise SpecError(f"{shown}: cannot be read: {getattr(exc, 'strerror', None) or exc}",
+                        fix="give the stack folder or its symphony.yaml") from None
     if p.is_dir():
         for name in _SPEC_NAMES:
             if (p / name).is_file():
