@@ -162,3 +162,56 @@ def test_a_postmaster_pid_is_kept_while_a_process_still_works_in_the_data_direct
     assert pg.clear_stale_lock(data) == f"removed a stale postmaster.pid (pid {zombie}: no postmaster runs in {data})"
     assert not (data / "postmaster.pid").exists()
     assert pg.clear_stale_lock(data) is None  # nothing to do
+
+
+def test_every_committed_row_survives_a_kill_9_of_the_postmaster_under_write_load(runtime):
+    """Durability: nothing Symphony sets weakens fsync, synchronous_commit or full_page_writes, and a
+    postmaster killed mid-write is restarted by the agent with every acknowledged row in place."""
+    import signal
+    import threading
+
+    from conftest import wait_until
+
+    out = runtime.ensure_postgres(Deployment("db", "postgres", "h", postgres=_spec()), _events)
+    with psycopg.connect(out["url"], autocommit=True) as conn:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            assert conn.execute(f"SHOW {setting}").fetchone()[0] == "on", setting
+        conn.execute("CREATE TABLE acked (id int PRIMARY KEY, payload text)")
+    acked: list[int] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        with psycopg.connect(out["url"], autocommit=True) as conn:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                try:
+                    conn.execute("INSERT INTO acked VALUES (%s, repeat('x', 200))", (i,))
+                except psycopg.Error:
+                    return  # the server is gone: what was acknowledged is in `acked`
+                acked.append(i)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        wait_until(lambda: len(acked) >= 500, timeout=60)
+        old = runtime.observe()["db"].pids[0]
+        os.kill(old, signal.SIGKILL)
+        thread.join(timeout=30)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+    def back() -> bool:
+        try:
+            with psycopg.connect(out["url"], connect_timeout=2) as conn:
+                return conn.execute("SELECT true").fetchone()[0]
+        except psycopg.OperationalError:
+            return False
+
+    wait_until(back, timeout=90, interval=0.2)  # the agent restarts it; PostgreSQL replays its WAL
+    assert runtime.observe()["db"].pids[0] != old
+    with psycopg.connect(out["url"]) as conn:
+        present = {r[0] for r in conn.execute("SELECT id FROM acked")}
+    lost = sorted(set(acked) - present)
+    assert lost == [], f"{len(lost)} acknowledged rows lost, e.g. {lost[:5]}"

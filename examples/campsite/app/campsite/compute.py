@@ -63,7 +63,6 @@ WHERE NOT EXISTS (SELECT 1 FROM campground_stations cs WHERE cs.campground_id = 
 
 def run(conn: psycopg.Connection, power: float) -> dict[str, int]:
     """Recompute both tables in one transaction; returns how many rows each step wrote or changed."""
-    conn.execute("SET LOCAL synchronous_commit = off")
     conn.execute("SET LOCAL work_mem = '256MB'")
     conn.execute("SET LOCAL jit = off")  # compiling costs more than it saves at this size
     conn.execute("ANALYZE readings, campground_stations")

@@ -119,7 +119,6 @@ def main() -> None:
     hours = [end_s - 3600 * k for k in range(days * 24 - 1, -1, -1)]
     with db.connect() as conn:
         schema.ensure_schema(conn)
-        conn.execute("SET LOCAL synchronous_commit = off")
         upsert(conn, "campgrounds", ["id", "name", "lat", "lon"], campgrounds)
         upsert(conn, "stations", ["id", "lat", "lon"], stations)
         load_links(conn, links)
