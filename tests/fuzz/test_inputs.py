@@ -159,7 +159,8 @@ TOKENS = st.one_of(
                      "--lines", "--to", "--service", "status", "terraform", "-o", "--runtime", "kubernetes",
                      "--show-secrets", "--detailed-exitcode", "--yes", "-y", "--help", "--debug-x", ".", "..",
                      "/nonexistent", "symphony.yaml", "start", "complete", "0", "-1", "99999999999999"]),
-    st.sampled_from(ODD_STRINGS[:3] + ODD_STRINGS[4:]), st.text(max_size=12).filter(lambda s: "\x00" not in s))
+    st.sampled_from([s for s in ODD_STRINGS if "\x00" not in s]),
+    st.text(max_size=12).filter(lambda s: "\x00" not in s))  # argv cannot hold a NUL byte
 
 
 @pytest.fixture(scope="module")
