@@ -134,6 +134,7 @@ class Agent:
     async def serve(self) -> None:
         sock = self.layout.socket
         sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(sock.parent, 0o700)  # mkdir's mode is not applied to a folder that was already there
         with contextlib.suppress(FileNotFoundError):
             sock.unlink()
         old_umask = os.umask(0o177)
