@@ -1,0 +1,69 @@
+"""kill -9 at the worst moments, then one `symphony up`: it converges (exit 0, plan clean, the service
+serving, the migration state consistent, no orphaned process) and every acknowledged write is there.
+The small cases of bench/faults.py, which runs them at random moments, many times over."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from _harness import Stack, Writer, kill
+from conftest import wait_until
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    folder = Path(tempfile.mkdtemp(prefix="symphony-faults-"))
+    s = Stack(folder / "stack")
+    try:
+        yield s
+    finally:
+        s.destroy()
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def assert_converged(found: dict) -> None:
+    assert found.get("ok"), found
+
+
+def test_the_agent_the_postmaster_and_the_app_killed_at_once_then_up_converges(stack):
+    """The issue's case: the postmaster's zombie held postmaster.pid and PostgreSQL refused to start."""
+    stack.ok("up")
+    for _ in range(3):
+        writer = Writer(stack.port)
+        wait_until(lambda w=writer: len(w.acked) >= 20, timeout=30)
+        kill(stack.victims("agent", None) + stack.victims("postgres", None) + stack.victims("app", None))
+        acked = writer.finish()
+        assert_converged(stack.converged(acked))
+
+
+def test_a_deploy_with_a_migration_killed_in_its_backfill_then_up_converges(stack):
+    """Symphony itself (the CLI and its agent) dies half-way through the expand: the next up repairs the
+    start (resumes or rolls it back), finishes the deploy, and nothing is left half-done."""
+    stack.ok("up")
+    with psycopg.connect(stack.url(), autocommit=True) as conn:
+        conn.execute("INSERT INTO entries (account, amount) SELECT 'seed' || g, '1.00' FROM generate_series(1, 200000) g")
+    writer = Writer(stack.port)
+    stack.add_migration("02_v2")
+    stack.write(version=2, release="b")
+    deploy = stack.start("deploy")
+    try:
+        def backfilling() -> bool:
+            with psycopg.connect(stack.url()) as conn:
+                row = conn.execute("SELECT memo::text FROM symphony_migrate.migrations WHERE name='02_v2'").fetchone()
+            return bool(row and ":backfill" in row[0])
+
+        wait_until(backfilling, timeout=120, interval=0.05)
+        kill(stack.victims("cli", deploy) + stack.victims("agent", None))
+    finally:
+        deploy.kill()
+        deploy.wait(timeout=30)
+    acked = writer.finish()
+    found = stack.converged(acked)
+    assert_converged(found)
+    assert found["migrations"]["02_v2"] in ("active", "complete")
