@@ -225,18 +225,235 @@ class DB:
         (pgroll's `_pgroll_new_<column>`)."""
         return any(c.startswith("_symphony_") and column in c for c in self.columns(table))
 
+    def stand_in(self, table: str, column: str) -> str:
+        """The physical name of Symphony's stand-in for `column` (pgroll's `_pgroll_new_<column>`): there must be
+        exactly one."""
+        found = [c for c in self.columns(table) if c.startswith("_symphony_") and column in c]
+        assert len(found) == 1, f"expected one stand-in column for {table}.{column}, found {found}"
+        return found[0]
+
+    def foreign_key_on(self, table: str, column: str) -> dict[str, Any] | None:
+        """The foreign key whose (single) column is `column` of the physical table: its name, validated, on delete
+        and on update; None if there is none."""
+        found = self._run(
+            "SELECT c.conname, c.convalidated, c.confdeltype, c.confupdtype FROM pg_constraint c JOIN pg_attribute a "
+            "ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] WHERE c.conrelid = %s::regclass AND c.contype = 'f' "
+            "AND a.attname = %s", (f'public."{table}"', column))
+        if not found:
+            return None
+        return dict(zip(("name", "validated", "on_delete", "on_update"), found[0], strict=True))
+
+
+Check = Callable[[DB], None]
+
+
+def cleaned_up(db: DB, table: str = "", *columns: str) -> None:
+    """TableMustBeCleanedUp: none of Symphony's columns, triggers and functions is left, nor a stand-in for any
+    of `columns` of `table`."""
+    assert db.leftovers() == []
+    for column in columns:
+        assert not db.duplicate_of(table, column)
+
+
+# ------------------------------------------------------------------ migrations several files start from
+SERIAL_ID = "{name: id, type: serial, pk: true}"
+
+
+def create_table(table: str, *columns: str, migration: str = "01_add_table",
+                 version_schema: str | None = None) -> tuple[str, str]:
+    """Migration `migration` creating `table` with `columns` (YAML flow mappings, one a line)."""
+    head = f"version_schema: {version_schema}\n" if version_schema else ""
+    listed = "\n".join(f"        - {c}" for c in columns)
+    return (migration, f"""
+{head}operations:
+  - create_table:
+      name: {table}
+      columns:
+{listed}
+""")
+
+
+def posts(title: str = "{name: title, type: text}", *more: str, version_schema: str | None = None
+          ) -> tuple[str, str]:
+    """pgroll's posts table: a serial id, `title`, then `more` columns."""
+    return create_table("posts", SERIAL_ID, title, *more, version_schema=version_schema)
+
+
+def users(*columns: str, id_type: str = "integer") -> tuple[str, str]:
+    """The users table of pgroll's alter_column cases: an `id_type` key, then `columns`."""
+    return create_table("users", f"{{name: id, type: {id_type}, pk: true}}", *columns)
+
+
+def items(id_type: str = "int", name_type: str = "varchar(255)", nullable: bool = True) -> tuple[str, str]:
+    """pgroll's items table of its multi-operation cases: id and name, the name nullable or (no `nullable`
+    field) NOT NULL."""
+    null = ", nullable: true" if nullable else ""
+    return create_table("items", f"{{name: id, type: {id_type}, pk: true}}", f"{{name: name, type: {name_type}{null}}}",
+                        migration="01_create_table")
+
 
 # pgroll's posts table, which several of its cases start from, and the `up` they pad short titles with.
-POSTS = ("01_add_table", """
-version_schema: add_table
+POSTS = posts(version_schema="add_table")
+PAD = "SELECT CASE WHEN length(title) <= 3 THEN LPAD(title, 4, '-') ELSE title END"
+# pgroll's check_title_length on posts.title, short titles padded by `up`.
+CHECK_TITLE = ("02_add_check_constraint", f"""
 operations:
+  - alter_column:
+      table: posts
+      column: title
+      check: {{name: check_title_length, constraint: length(title) > 3}}
+      up: "{PAD}"
+      down: title
+""")
+# pgroll's departments and employees tables: employees.department_id references departments.id.
+DEPARTMENTS = create_table("departments", SERIAL_ID, "{name: name, type: text}",
+                           migration="01_add_departments_table")
+
+
+def employees(on_delete: str | None = None, *, nullable: bool = False) -> tuple[str, str]:
+    """The employees table, its department_id (nullable or not) a foreign key fk_employee_department (with
+    `on_delete`, if given) to departments."""
+    null = "          nullable: true\n" if nullable else ""
+    action = f", on_delete: {on_delete}" if on_delete else ""
+    return ("02_add_employees_table", f"""
+operations:
+  - create_table:
+      name: employees
+      columns:
+        - {{name: id, type: serial, pk: true}}
+        - {{name: name, type: text}}
+        - name: department_id
+          type: integer
+{null}          references: {{name: fk_employee_department, table: departments, column: id{action}}}
+""")
+
+
+def set_unique(table: str, column: str, constraint: str, migration: str = "02_set_unique") -> tuple[str, str]:
+    """An alter_column giving `column` unique constraint `constraint` (up and down: the column itself), as
+    pgroll's "unique constraints are preserved" cases set it up before the migration under test."""
+    return (migration, f"""
+operations:
+  - alter_column: {{table: {table}, column: {column}, unique: {{name: {constraint}}}, up: {column}, down: {column}}}
+""")
+
+
+# pgroll's users and posts tables of its foreign key cases, posts.user_id to reference users.id.
+# Only keep user_id when it names an existing user (pgroll's cases all use this `up`).
+KEEP_KNOWN = "SELECT CASE WHEN EXISTS (SELECT 1 FROM users WHERE users.id = user_id) THEN user_id ELSE NULL END"
+
+
+def users_and_posts(user_id: str = "{name: user_id, type: integer, nullable: true}",
+                    title: str = "{name: title, type: text}", version_schema: str | None = None) -> tuple[str, str]:
+    """pgroll's users and posts tables; `user_id` and `title` are the posts columns' definitions."""
+    head = f"version_schema: {version_schema}\n" if version_schema else ""
+    return ("01_add_tables", head + f"""
+operations:
+  - create_table:
+      name: users
+      columns:
+        - {{name: id, type: serial, pk: true}}
+        - {{name: name, type: text}}
   - create_table:
       name: posts
       columns:
-        - {name: id, type: serial, pk: true}
-        - {name: title, type: text}
+        - {{name: id, type: serial, pk: true}}
+        - {title}
+        - {user_id}
 """)
-PAD = "SELECT CASE WHEN length(title) <= 3 THEN LPAD(title, 4, '-') ELSE title END"
+
+
+def set_fk(name: str = "02_add_fk_constraint", fk: str = "fk_users_id", extra: str = "",
+           version_schema: str | None = None) -> tuple[str, str]:
+    """alter_column posts.user_id to reference users.id, as foreign key `fk` (`extra`: more reference fields)."""
+    head = f"version_schema: {version_schema}\n" if version_schema else ""
+    return (name, head + f"""
+operations:
+  - alter_column:
+      table: posts
+      column: user_id
+      references: {{name: {fk}, table: users, column: id{extra}}}
+      up: "{KEEP_KNOWN}"
+      down: user_id
+""")
+
+
+def add_column(table: str, column: str, *, up: str | None = None, name: str = "02_add_column",
+               version_schema: str | None = None) -> tuple[str, str]:
+    """A migration `name` with one add_column of `column` (a YAML flow mapping) to `table`."""
+    text = f"version_schema: {version_schema}\n" if version_schema else ""
+    text += f"""operations:
+  - add_column:
+      table: {table}
+      column: {column}
+"""
+    if up is not None:
+        text += f'      up: "{up}"\n'
+    return (name, text)
+
+
+# ------------------------------------------------------------------ what a changed column keeps
+def unique_kept(version: str, table: str, column: str, constraint: str, taken: str, free: str
+                ) -> tuple[Check, Check]:
+    """After start and after complete: `column` stays unique through `version` (`taken` goes in once, not
+    twice); after complete the table has `constraint`, and `free` still goes in."""
+
+    def after_start(db: DB) -> None:
+        db.insert(version, table, {column: taken})
+        db.insert_fails(version, table, {column: taken}, UNIQUE_VIOLATION)
+
+    def after_complete(db: DB) -> None:
+        assert db.unique_exists(table, constraint)
+        db.insert_fails(version, table, {column: taken}, UNIQUE_VIOLATION)
+        db.insert(version, table, {column: free})
+
+    return after_start, after_complete
+
+
+def comment_kept(table: str, column: str, comment: str) -> tuple[Check, Check]:
+    """After start: Symphony's stand-in for `column` has `comment`; after complete: the column has it."""
+
+    def after_start(db: DB) -> None:
+        assert db.column_comment(table, db.stand_in(table, column)) == comment
+
+    def after_complete(db: DB) -> None:
+        assert db.column_comment(table, column) == comment
+
+    return after_start, after_complete
+
+
+def default_is(version: str, table: str, column: str, value: Any) -> tuple[Check, Check]:
+    """A row written through `version` without `column` gets `value` in it: id 1 after start, id 2 after
+    complete."""
+
+    def read(db: DB) -> list[tuple[int, Any]]:
+        return [(r["id"], r[column]) for r in db.rows(version, table)]
+
+    def after_start(db: DB) -> None:
+        db.insert(version, table, {"id": 1})
+        assert read(db) == [(1, value)]
+
+    def after_complete(db: DB) -> None:
+        db.insert(version, table, {"id": 2})
+        assert read(db) == [(1, value), (2, value)]
+
+    return after_start, after_complete
+
+
+def foreign_key_kept(table: str, column: str, fk: str, on_delete: str, on_update: str = "a") -> tuple[Check, Check]:
+    """After start (pgroll): a validated copy of foreign key `fk`, under another name and with the same actions
+    (pg_constraint's letters), on Symphony's stand-in for `column`; after complete: `fk` itself, so."""
+
+    def after_start(db: DB) -> None:
+        copy = db.foreign_key_on(table, db.stand_in(table, column))
+        assert copy is not None and copy["name"] != fk
+        assert (copy["validated"], copy["on_delete"], copy["on_update"]) == (True, on_delete, on_update)
+
+    def after_complete(db: DB) -> None:
+        found = db.constraint(table, fk)
+        assert found is not None and found["kind"] == "f"
+        assert (found["validated"], found["on_delete"], found["on_update"]) == (True, on_delete, on_update)
+
+    return after_start, after_complete
 
 
 def titles(db: DB, version: str) -> list[tuple[int, str]]:

@@ -8,21 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _pgroll import CHECK_VIOLATION, DB, FK_VIOLATION, NOT_NULL_VIOLATION, Case, execute, params
-
-
-def add_column(table: str, column: str, *, up: str | None = None, name: str = "02_add_column",
-               version_schema: str | None = None) -> tuple[str, str]:
-    """A migration `name` with one add_column of `column` (a YAML flow mapping) to `table`."""
-    text = f"version_schema: {version_schema}\n" if version_schema else ""
-    text += f"""operations:
-  - add_column:
-      table: {table}
-      column: {column}
-"""
-    if up is not None:
-        text += f'      up: "{up}"\n'
-    return (name, text)
+from _pgroll import CHECK_VIOLATION, DB, FK_VIOLATION, NOT_NULL_VIOLATION, Case, add_column, execute, params
 
 
 def table_of(name: str, *columns: str, migration: str = "01_add_table", version_schema: str | None = None,

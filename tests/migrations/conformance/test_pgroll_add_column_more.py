@@ -8,18 +8,23 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from _pgroll import CHECK_VIOLATION, DB, Case, execute, params
+from _pgroll import (
+    CHECK_VIOLATION,
+    DB,
+    SERIAL_ID,
+    Case,
+    add_column,
+    cleaned_up,
+    comment_kept,
+    create_table,
+    execute,
+    items,
+    params,
+)
 
 UNDEFINED_TABLE = "42P01"
 
-USERS = ("01_add_table", """
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: varchar(255), unique: true}
-""")
+USERS = create_table("users", SERIAL_ID, "{name: name, type: varchar(255), unique: true}")
 
 
 def users_without_pk(name_nullable: bool) -> tuple[str, str]:
@@ -31,17 +36,6 @@ operations:
         - {{name: id, type: serial}}
         - {{name: name, type: varchar(255), unique: true, nullable: {str(name_nullable).lower()}}}
 """)
-
-
-def add_column(table: str, column: str, *, up: str | None = None, name: str = "02_add_column") -> tuple[str, str]:
-    text = f"""operations:
-  - add_column:
-      table: {table}
-      column: {column}
-"""
-    if up is not None:
-        text += f'      up: "{up}"\n'
-    return (name, text)
 
 
 ORDERS = ("01_add_table", """
@@ -77,19 +71,7 @@ AGE_COMMENT = add_column("users", "{name: age, type: integer, nullable: false, d
                                   "comment: the age of the user}")
 
 
-def stand_in(db: DB, table: str, column: str) -> str:
-    """The physical name of Symphony's stand-in for `column` (pgroll's `_pgroll_new_<column>`)."""
-    found = [c for c in db.columns(table) if c.startswith("_symphony_") and column in c]
-    assert len(found) == 1, f"expected one stand-in column for {table}.{column}, found {found}"
-    return found[0]
-
-
-def comment_after_start(db: DB) -> None:
-    assert db.column_comment("users", stand_in(db, "users", "age")) == "the age of the user"
-
-
-def comment_after_complete(db: DB) -> None:
-    assert db.column_comment("users", "age") == "the age of the user"
+comment_after_start, comment_after_complete = comment_kept("users", "age", "the age of the user")
 
 
 # ------------------------------------------------------------------ TestAddColumnInMultiOperationMigrations
@@ -122,14 +104,7 @@ def create_add_after_complete(db: DB) -> None:
     assert db.rows("01_multi_operation", "items") == [{"id": 1, "name": "bananas", "description": "yellow"}]
 
 
-ITEMS = ("01_create_table", """
-operations:
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: varchar(255)}
-""")
+ITEMS = items("serial", nullable=False)
 RENAME_THEN_ADD = ("02_multi_operation", """
 operations:
   - rename_table: {from: items, to: products}
@@ -149,8 +124,7 @@ def rename_add_after_start(db: DB) -> None:
 
 def rename_add_after_rollback(db: DB) -> None:
     db.insert("01_create_table", "items", {"name": "bananas"})
-    assert not db.duplicate_of("items", "description")
-    assert db.leftovers() == []
+    cleaned_up(db, "items", "description")
 
 
 def rename_add_after_complete(db: DB) -> None:
@@ -159,8 +133,7 @@ def rename_add_after_complete(db: DB) -> None:
         {"id": 1, "name": "apples", "description": "APPLES"},  # green went with the rolled-back column
         {"id": 2, "name": "bananas", "description": "BANANAS"},
         {"id": 3, "name": "carrots", "description": "crunchy"}]
-    assert not db.duplicate_of("products", "description")
-    assert db.leftovers() == []
+    cleaned_up(db, "products", "description")
 
 
 ADD_TWICE = ("02_multi_operation", """
@@ -176,13 +149,7 @@ operations:
 """)
 
 # ------------------------------------------------------------------ TestAddColumnInvalidNameLength
-ONLY_ID = ("01_create_table", """
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-""")
+ONLY_ID = create_table("users", SERIAL_ID, migration="01_create_table")
 TOO_LONG = "x" * 64  # one more than PostgreSQL's identifiers hold
 
 

@@ -14,8 +14,10 @@ from _pgroll import (
     NOT_NULL_VIOLATION,
     UNIQUE_VIOLATION,
     Case,
+    cleaned_up,
     execute,
     params,
+    users_and_posts,
 )
 
 OUT_OF_RANGE = "22003"
@@ -36,13 +38,6 @@ def events(version_schema: str | None = None) -> tuple[str, str]:
 
 def names(db: DB, version: str, table: str = "events") -> list[tuple[int, str | None]]:
     return [(r["id"], r["name"]) for r in db.rows(version, table)]
-
-
-def stand_in(db: DB, table: str, column: str) -> str:
-    """The physical name of Symphony's stand-in for `column` (pgroll's `_pgroll_new_<column>`)."""
-    found = [c for c in db.columns(table) if c.startswith("_symphony_") and column in c]
-    assert len(found) == 1, f"expected one stand-in column for {table}.{column}, found {found}"
-    return found[0]
 
 
 # ------------------------------------------------------------------ not null, type, comment and check at once
@@ -72,14 +67,13 @@ def many_after_start(db: DB) -> None:
     db.insert_fails("alter_column", "events", {"id": 5, "name": "x"}, CHECK_VIOLATION)
     db.insert("create_table", "events", {"id": 5, "name": "x"})  # the old version need not meet the check
     assert names(db, "alter_column") == [(2, "apples"), (3, "placeholder"), (4, "bananas"), (5, "placeholder")]
-    new = stand_in(db, "events", "name")
+    new = db.stand_in("events", "name")
     assert db.column_type("events", new) == "text"
     assert db.column_comment("events", new) == "the name of the event"
 
 
 def many_after_rollback(db: DB) -> None:
-    assert not db.duplicate_of("events", "name")
-    assert db.leftovers() == []
+    cleaned_up(db, "events", "name")
 
 
 def many_after_complete(db: DB) -> None:
@@ -261,20 +255,7 @@ def two_keys_after_complete(db: DB) -> None:
 
 
 # ------------------------------------------------------------------ validation
-TABLES = ("01_add_tables", """
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text}
-  - create_table:
-      name: posts
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: title, type: text}
-        - {name: user_id, type: integer}
-""")
+TABLES = users_and_posts(user_id="{name: user_id, type: integer}")
 
 
 def alter(table: str, column: str, changes: str = "") -> tuple[str, str]:

@@ -9,27 +9,32 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _pgroll import CHECK_VIOLATION, DB, NOT_NULL_VIOLATION, UNIQUE_VIOLATION, Case, execute, params
-
-
-def stand_in(db: DB, table: str, column: str) -> str:
-    """The physical name of Symphony's stand-in for `column` (pgroll's `_pgroll_new_<column>`)."""
-    found = [c for c in db.columns(table) if c.startswith("_symphony_") and column in c]
-    assert len(found) == 1, f"expected one stand-in column for {table}.{column}, found {found}"
-    return found[0]
+from _pgroll import (
+    CHECK_VIOLATION,
+    DB,
+    DEPARTMENTS,
+    NOT_NULL_VIOLATION,
+    SERIAL_ID,
+    Case,
+    cleaned_up,
+    comment_kept,
+    create_table,
+    default_is,
+    employees,
+    execute,
+    foreign_key_kept,
+    items,
+    params,
+    set_unique,
+    unique_kept,
+    users,
+)
 
 
 def view_column_type(db: DB, version: str, table: str, column: str) -> str | None:
     """ColumnMustHaveType on a version schema: the type `version` shows `column` of `table` in."""
     return db._one("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = %s::regclass AND "
                    "attname = %s", (f'"public_{version}"."{table}"', column))
-
-
-def cleaned_up(db: DB, table: str, *columns: str) -> None:
-    """TableMustBeCleanedUp: no stand-in for `columns`, none of Symphony's triggers and functions."""
-    for column in columns:
-        assert not db.duplicate_of(table, column)
-    assert db.leftovers() == []
 
 
 def change_type(table: str, column: str, new_type: str, up: str | None, down: str | None,
@@ -48,29 +53,9 @@ operations:
     return (name, text)
 
 
-def users(*columns: str, id_type: str = "integer") -> tuple[str, str]:
-    listed = "\n".join(f"        - {c}" for c in (f"{{name: id, type: {id_type}, pk: true}}", *columns))
-    return ("01_add_table", f"""
-operations:
-  - create_table:
-      name: users
-      columns:
-{listed}
-""")
-
-
 # ------------------------------------------------------------------ change column type
-REVIEWS = ("01_add_table", """
-version_schema: add_table
-operations:
-  - create_table:
-      name: reviews
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: username, type: text}
-        - {name: product, type: text}
-        - {name: rating, type: text, default: "0"}
-""")
+REVIEWS = create_table("reviews", SERIAL_ID, "{name: username, type: text}", "{name: product, type: text}",
+                       '{name: rating, type: text, default: "0"}', version_schema="add_table")
 RATING_INTEGER = ("02_change_type", """
 version_schema: change_type
 operations:
@@ -105,77 +90,19 @@ def type_after_complete(db: DB) -> None:
 
 
 # ------------------------------------------------------------------ foreign key kept
-DEPARTMENTS = ("01_add_departments_table", """
-operations:
-  - create_table:
-      name: departments
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text}
-""")
-EMPLOYEES = ("02_add_employees_table", """
-operations:
-  - create_table:
-      name: employees
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text}
-        - name: department_id
-          type: integer
-          references: {name: fk_employee_department, table: departments, column: id, on_delete: CASCADE}
-""")
+EMPLOYEES = employees("CASCADE")
 DEPARTMENT_BIGINT = change_type("employees", "department_id", "bigint", "department_id", "department_id",
                                 name="03_change_type")
 
 
-def foreign_key_on(db: DB, table: str, column: str) -> dict[str, Any] | None:
-    """The foreign key whose (single) column is `column` of the physical table: name, validated, on delete and
-    on update; None if there is none."""
-    found = db._run(
-        "SELECT c.conname, c.convalidated, c.confdeltype, c.confupdtype FROM pg_constraint c JOIN pg_attribute a "
-        "ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] WHERE c.conrelid = %s::regclass AND c.contype = 'f' "
-        "AND a.attname = %s", (f'public."{table}"', column))
-    if not found:
-        return None
-    return dict(zip(("name", "validated", "on_delete", "on_update"), found[0], strict=True))
-
-
-def fk_after_start(db: DB) -> None:
-    # pgroll: a validated copy of the foreign key under a temporary name, ON DELETE CASCADE, on the new column
-    copy = foreign_key_on(db, "employees", stand_in(db, "employees", "department_id"))
-    assert copy is not None and copy["name"] != "fk_employee_department"
-    assert (copy["validated"], copy["on_delete"], copy["on_update"]) == (True, "c", "a")
-
-
-def fk_after_complete(db: DB) -> None:
-    fk = db.constraint("employees", "fk_employee_department")
-    assert fk is not None and fk["kind"] == "f"
-    assert (fk["validated"], fk["on_delete"], fk["on_update"]) == (True, "c", "a")
-
+# pgroll: a validated copy of the foreign key under a temporary name, ON DELETE CASCADE, on the new column
+fk_after_start, fk_after_complete = foreign_key_kept("employees", "department_id", "fk_employee_department", "c")
 
 # ------------------------------------------------------------------ defaults
-def ages(db: DB, column: str = "age") -> list[tuple[int, Any]]:
-    return [(r["id"], r[column]) for r in db.rows("02_change_type", "users")]
-
-
-def incompatible_default_after_start(db: DB) -> None:
-    db.insert("02_change_type", "users", {"id": 1})
-    assert ages(db) == [(1, None)]
-
-
-def incompatible_default_after_complete(db: DB) -> None:
-    db.insert("02_change_type", "users", {"id": 2})
-    assert ages(db) == [(1, None), (2, None)]
-
-
-def compatible_default_after_start(db: DB) -> None:
-    db.insert("02_change_type", "users", {"id": 1})
-    assert ages(db, "username") == [(1, "alice")]
-
-
-def compatible_default_after_complete(db: DB) -> None:
-    db.insert("02_change_type", "users", {"id": 2})
-    assert ages(db, "username") == [(1, "alice"), (2, "alice")]
+incompatible_default_after_start, incompatible_default_after_complete = default_is(
+    "02_change_type", "users", "age", None)
+compatible_default_after_start, compatible_default_after_complete = default_is(
+    "02_change_type", "users", "username", "alice")
 
 
 # ------------------------------------------------------------------ checks, not null, unique, comment
@@ -202,54 +129,20 @@ def not_null_kept(id_: int) -> Callable[[DB], None]:
     return lambda db: db.insert_fails("02_change_type", "users", {"id": id_}, NOT_NULL_VIOLATION)
 
 
-SET_UNIQUE = ("02_set_unique", """
-operations:
-  - alter_column: {table: users, column: username, unique: {name: unique_username}, up: username, down: username}
-""")
+SET_UNIQUE = set_unique("users", "username", "unique_username")
 USERNAME_VARCHAR_3 = change_type("users", "username", "varchar(255)", "username", "username",
                                  name="03_change_type")
-
-
-def unique_after_start(db: DB) -> None:
-    db.insert("03_change_type", "users", {"username": "alice"})
-    db.insert_fails("03_change_type", "users", {"username": "alice"}, UNIQUE_VIOLATION)
-
-
-def unique_after_complete(db: DB) -> None:
-    assert db.unique_exists("users", "unique_username")
-    db.insert_fails("03_change_type", "users", {"username": "alice"}, UNIQUE_VIOLATION)
-    db.insert("03_change_type", "users", {"username": "bob"})
-
-
-def comment_after_start(db: DB) -> None:
-    assert db.column_comment("users", stand_in(db, "users", "username")) == "the name of the user"
-
-
-def comment_after_complete(db: DB) -> None:
-    assert db.column_comment("users", "username") == "the name of the user"
-
+unique_after_start, unique_after_complete = unique_kept("03_change_type", "users", "username", "unique_username",
+                                                        "alice", "bob")
+comment_after_start, comment_after_complete = comment_kept("users", "username", "the name of the user")
 
 # ------------------------------------------------------------------ a case-sensitive table name
-CAPITAL_USERS = ("01_add_table", """
-operations:
-  - create_table:
-      name: Users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: varchar(255)}
-""")
+CAPITAL_USERS = create_table("Users", SERIAL_ID, "{name: name, type: varchar(255)}")
 CAPITAL_NAME_TEXT = change_type("Users", "name", "text", "name", "name")
 
 
 # ------------------------------------------------------------------ with other operations in the migration
-ITEMS = ("01_create_table", """
-operations:
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: int, pk: true}
-        - {name: name, type: varchar(3), nullable: true}
-""")
+ITEMS = items(name_type="varchar(3)")
 RENAME_TABLE_TYPE = ("02_multi_operation", """
 operations:
   - rename_table: {from: items, to: products}
@@ -280,7 +173,7 @@ def pairs(db: DB, version: str, table: str, column: str) -> list[tuple[int, str]
 def multi_after_start(column: str) -> Callable[[DB], None]:
     def check(db: DB) -> None:
         # the table is not physically renamed yet: the new column is on items
-        assert db.column_type("items", stand_in(db, "items", column)) == "text"
+        assert db.column_type("items", db.stand_in("items", column)) == "text"
         db.insert("02_multi_operation", "products", {"id": 1, column: "apple"})
         db.insert("01_create_table", "items", {"id": 2, "name": "abc"})
         assert pairs(db, "02_multi_operation", "products", column) == [(1, "apple"), (2, "abc")]
@@ -302,16 +195,8 @@ def multi_after_complete(column: str) -> Callable[[DB], None]:
 
 
 # ------------------------------------------------------------------ validation
-REVIEWS_PLAIN = ("01_add_table", """
-operations:
-  - create_table:
-      name: reviews
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: username, type: text}
-        - {name: product, type: text}
-        - {name: rating, type: text}
-""")
+REVIEWS_PLAIN = create_table("reviews", SERIAL_ID, "{name: username, type: text}", "{name: product, type: text}",
+                             "{name: rating, type: text}")
 
 CASES = [
     Case("change column type", [REVIEWS, RATING_INTEGER], type_after_start,
@@ -341,7 +226,7 @@ CASES = [
          [users("{name: username, type: text, comment: the name of the user}", id_type="serial"),
           USERNAME_VARCHAR], comment_after_start, None, comment_after_complete),
     Case("can change the type of a column on a table with a case-sensitive name", [CAPITAL_USERS, CAPITAL_NAME_TEXT],
-         lambda db: None if db.column_type("Users", stand_in(db, "Users", "name")) == "text" else pytest.fail("type"),
+         lambda db: None if db.column_type("Users", db.stand_in("Users", "name")) == "text" else pytest.fail("type"),
          lambda db: cleaned_up(db, "Users", "name"),
          lambda db: None if db.column_type("Users", "name") == "text" else pytest.fail("type")),
     Case("rename table, change type", [ITEMS, RENAME_TABLE_TYPE], multi_after_start("name"),

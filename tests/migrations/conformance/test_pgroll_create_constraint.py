@@ -12,15 +12,14 @@ from _pgroll import (
     FK_VIOLATION,
     UNIQUE_VIOLATION,
     Case,
+    cleaned_up,
+    create_table,
     execute,
+    items,
     params,
 )
 
 NOT_PORTED: dict[str, str] = {}
-
-
-def cleaned_up(db: DB) -> None:
-    assert db.leftovers() == []
 
 
 def users_table(*extra: str, version: str = "") -> tuple[str, str]:
@@ -273,15 +272,8 @@ def overlap_after_complete(db: DB) -> None:
 
 # --- a primary key on two columns
 
-USERS_NO_KEY = ("01_add_table", """
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id1, type: uuid}
-        - {name: id2, type: uuid}
-        - {name: name, type: varchar(255)}
-""")
+USERS_NO_KEY = create_table("users", "{name: id1, type: uuid}", "{name: id2, type: uuid}",
+                            "{name: name, type: varchar(255)}")
 PRIMARY_KEY = create("""      name: id_pkey
       table: users
       type: primary_key
@@ -313,14 +305,7 @@ def pk_after_complete(db: DB) -> None:
 
 # --- with other operations of the same migration
 
-ITEMS = ("01_create_table", """
-operations:
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: int, pk: true}
-        - {name: name, type: varchar(255), nullable: true}
-""")
+ITEMS = items()
 
 
 def multi(*ops: str) -> tuple[str, str]:

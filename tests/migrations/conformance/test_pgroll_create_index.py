@@ -6,43 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _pgroll import DB, Case, execute, params
+from _pgroll import DB, SERIAL_ID, Case, create_table, execute, items, params
 
-USERS = ("01_add_table", """
-version_schema: add_table
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: varchar(255), nullable: false}
-""")
-USERS_BY_YEAR = ("01_add_table", """
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: varchar(255), nullable: false}
-        - {name: registered_at_year, type: integer, nullable: false}
-""")
-USERS_WITH_EMAIL = ("01_add_table", """
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: varchar(255), nullable: false}
-        - {name: email, type: varchar(255), nullable: false}
-""")
-ITEMS = ("01_create_table", """
-operations:
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: int, pk: true}
-        - {name: name, type: varchar(255), nullable: true}
-""")
+NAME = "{name: name, type: varchar(255), nullable: false}"
+USERS = create_table("users", SERIAL_ID, NAME, version_schema="add_table")
+USERS_BY_YEAR = create_table("users", SERIAL_ID, NAME, "{name: registered_at_year, type: integer, nullable: false}")
+USERS_WITH_EMAIL = create_table("users", SERIAL_ID, NAME, "{name: email, type: varchar(255), nullable: false}")
+ITEMS = items()
 
 
 def index(name: str, table: str = "users", columns: str = "{name: {}}", *more: str) -> str:

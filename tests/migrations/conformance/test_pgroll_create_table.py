@@ -13,9 +13,12 @@ from _pgroll import (
     CHECK_VIOLATION,
     DB,
     FK_VIOLATION,
+    SERIAL_ID,
     UNIQUE_VIOLATION,
     Case,
+    create_table,
     execute,
+    items,
     params,
 )
 
@@ -25,14 +28,8 @@ Check = Callable[[DB], None]
 
 NOT_PORTED: dict[str, str] = {}
 
-USERS = ("01_create_table", """
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: varchar(255), unique: true}
-""")
+USERS = create_table("users", SERIAL_ID, "{name: name, type: varchar(255), unique: true}",
+                     migration="01_create_table")
 
 
 def table_gone(table: str) -> Check:
@@ -148,15 +145,8 @@ def unique_phase(name: str) -> Check:
 
 # --- a composite primary key (uuid, text), then a migration that backfills the table by it
 
-UUID_USERS = ("01_create_table", """
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: uuid, pk: true}
-        - {name: name, type: text, pk: true}
-        - {name: city, type: text, nullable: true}
-""")
+UUID_USERS = create_table("users", "{name: id, type: uuid, pk: true}", "{name: name, type: text, pk: true}",
+                          "{name: city, type: text, nullable: true}", migration="01_create_table")
 NOWHERE = ("02_add_constraint", """
 operations:
   - create_constraint:
@@ -334,15 +324,10 @@ TABLE_CHECK = """      constraints:
 CASES = [
     Case("create table", [("01_create_table", "version_schema: create_table\n" + USERS[1].lstrip())],
          create_after_start, table_gone("users"), create_after_start),
-    Case("create table with composite key", [("01_create_table", """
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: rand, type: varchar(255), pk: true}
-        - {name: name, type: varchar(255), unique: true}
-""")], composite_after_start, table_gone("users"), composite_after_complete),
+    Case("create table with composite key",
+         [create_table("users", SERIAL_ID, "{name: rand, type: varchar(255), pk: true}",
+                       "{name: name, type: varchar(255), unique: true}", migration="01_create_table")],
+         composite_after_start, table_gone("users"), composite_after_complete),
     Case("create table with foreign key with default ON DELETE NO ACTION", [USERS, orders()],
          NO_ACTION[0], table_gone("orders"), NO_ACTION[1]),
     Case("create table with foreign key with ON DELETE CASCADE", [USERS, orders(", on_delete: CASCADE")],
@@ -426,14 +411,7 @@ operations:
          start_error="multiple primary keys"),
     # TestCreateTableValidationInMultiOperationMigrations
     Case("create table with a name matching a name used in a previous operation", [
-        ("01_create_table", """
-operations:
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: varchar(255)}
-"""), ("02_multi_operation", """
+        items("serial", nullable=False), ("02_multi_operation", """
 operations:
   - rename_table: {from: items, to: products}
   - create_table:

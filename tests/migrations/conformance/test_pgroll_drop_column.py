@@ -5,7 +5,7 @@ until complete drops it."""
 from __future__ import annotations
 
 import pytest
-from _pgroll import DB, Case, execute, params
+from _pgroll import DB, SERIAL_ID, Case, cleaned_up, create_table, execute, items, params
 
 UNDEFINED_COLUMN = "42703"
 UNDEFINED_TABLE = "42P01"
@@ -18,20 +18,8 @@ def view_columns(db: DB, version: str, view: str) -> list[str]:
         "ORDER BY ordinal_position", (f"public_{version}", view))]
 
 
-def cleaned_up(db: DB) -> None:
-    assert db.leftovers() == []
-
-
-USERS = ("01_add_table", """
-version_schema: add_table
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: varchar(255), nullable: false}
-        - {name: email, type: varchar(255), nullable: false}
-""")
+USERS = create_table("users", SERIAL_ID, "{name: name, type: varchar(255), nullable: false}",
+                     "{name: email, type: varchar(255), nullable: false}", version_schema="add_table")
 DROP_NAME = ("02_drop_column", """
 version_schema: drop_column
 operations:
@@ -54,26 +42,12 @@ def drop_after_complete(db: DB) -> None:
                                                {"id": 2, "email": "bar@example.com"}]
 
 
-RESERVED_COLUMN = ("01_add_table", """
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: array, type: "int[]"}
-""")
+RESERVED_COLUMN = create_table("users", SERIAL_ID, '{name: array, type: "int[]"}')
 DROP_RESERVED_COLUMN = ("02_drop_column", """
 operations:
   - drop_column: {table: users, column: array, down: UPPER(email)}
 """)
-RESERVED_TABLE = ("01_add_table", """
-operations:
-  - create_table:
-      name: array
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text}
-""")
+RESERVED_TABLE = create_table("array", SERIAL_ID, "{name: name, type: text}")
 DROP_FROM_RESERVED_TABLE = ("02_drop_column", """
 operations:
   - drop_column: {table: array, column: name, down: UPPER(email)}
@@ -85,15 +59,8 @@ def assert_columns(db: DB, table: str, expected: list[str]) -> None:
     assert db.columns(table) == expected
 
 
-ITEMS_WITH_DESCRIPTION = ("01_create_table", """
-operations:
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: varchar(255)}
-        - {name: description, type: varchar(255)}
-""")
+ITEMS_WITH_DESCRIPTION = create_table("items", SERIAL_ID, "{name: name, type: varchar(255)}",
+                                      "{name: description, type: varchar(255)}", migration="01_create_table")
 RENAME_THEN_DROP = ("02_multi_operation", """
 operations:
   - rename_table: {from: items, to: products}
@@ -123,14 +90,7 @@ def rename_after_complete(db: DB) -> None:
     cleaned_up(db)
 
 
-ITEMS = ("01_create_table", """
-operations:
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: varchar(255)}
-""")
+ITEMS = items("serial", nullable=False)
 ADD_THEN_DROP = ("02_multi_operation", """
 operations:
   - add_column:

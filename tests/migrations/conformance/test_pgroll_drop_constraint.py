@@ -6,17 +6,27 @@ from __future__ import annotations
 
 import pytest
 from _pgroll import (
+    CHECK_TITLE,
     CHECK_VIOLATION,
     DB,
     FK_VIOLATION,
+    KEEP_KNOWN,
     NOT_NULL_VIOLATION,
     PAD,
     POSTS,
+    SERIAL_ID,
     UNIQUE_VIOLATION,
     Case,
+    cleaned_up,
+    create_table,
     execute,
     params,
+    posts,
+    set_fk,
+    set_unique,
     titles,
+    unique_kept,
+    users_and_posts,
 )
 
 CHECK = ("02_add_check_constraint", f"""
@@ -34,10 +44,6 @@ version_schema: drop_check_constraint
 operations:
   - drop_constraint: {{table: posts, name: check_title_length, down: "{PAD}"}}
 """)
-
-
-def cleaned_up(db: DB) -> None:
-    assert db.leftovers() == []
 
 
 def after_start(db: DB) -> None:
@@ -58,23 +64,7 @@ def after_complete(db: DB) -> None:
 
 # --- user-supplied up: the new version reads the old version's rows through `up`
 
-POSTS_PLAIN = ("01_add_table", """
-operations:
-  - create_table:
-      name: posts
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: title, type: text}
-""")
-CHECK_PLAIN = ("02_add_check_constraint", f"""
-operations:
-  - alter_column:
-      table: posts
-      column: title
-      check: {{name: check_title_length, constraint: length(title) > 3}}
-      up: "{PAD}"
-      down: title
-""")
+POSTS_PLAIN = posts()
 DROP_WITH_UP = ("03_drop_check_constraint", f"""
 operations:
   - drop_constraint: {{table: posts, name: check_title_length, up: "title || '!'", down: "{PAD}"}}
@@ -88,33 +78,11 @@ def user_up_after_start(db: DB) -> None:
 
 # --- a foreign key: the new version may point at users that do not exist; `down` nulls them for the old
 
-USERS_POSTS = ("01_add_tables", """
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text}
-  - create_table:
-      name: posts
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: title, type: text}
-        - {name: user_id, type: integer, nullable: true}
-""")
-KNOWN_USER = "SELECT CASE WHEN EXISTS (SELECT 1 FROM users WHERE users.id = user_id) THEN user_id ELSE NULL END"
-ADD_FK = ("02_add_fk_constraint", f"""
-operations:
-  - alter_column:
-      table: posts
-      column: user_id
-      references: {{name: fk_users_id, table: users, column: id}}
-      up: "{KNOWN_USER}"
-      down: user_id
-""")
+USERS_POSTS = users_and_posts()
+ADD_FK = set_fk()
 DROP_FK = ("03_drop_fk_constraint", f"""
 operations:
-  - drop_constraint: {{table: posts, name: fk_users_id, up: user_id, down: "{KNOWN_USER}"}}
+  - drop_constraint: {{table: posts, name: fk_users_id, up: user_id, down: "{KEEP_KNOWN}"}}
 """)
 
 
@@ -146,14 +114,8 @@ def fk_after_complete(db: DB) -> None:
 
 # --- unique constraints
 
-USERS_UNIQUE_NAME = ("01_add_tables", """
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text, unique: true}
-""")
+USERS_UNIQUE_NAME = create_table("users", SERIAL_ID, "{name: name, type: text, unique: true}",
+                                 migration="01_add_tables")
 RANDOM_SUFFIX = "name || '-' || (random()*1000000)::integer"
 DROP_NAME_KEY = ("02_drop_unique_constraint", f"""
 operations:
@@ -173,14 +135,8 @@ def unique_after_complete(db: DB) -> None:
     db.insert("02_drop_unique_constraint", "users", {"name": "alice"})
 
 
-USERS_UNIQUE_SERIAL = ("01_add_tables", """
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: secondary_id, type: serial, unique: true}
-""")
+USERS_UNIQUE_SERIAL = create_table("users", SERIAL_ID, "{name: secondary_id, type: serial, unique: true}",
+                                   migration="01_add_tables")
 DROP_SERIAL_KEY = ("02_drop_unique_constraint", """
 operations:
   - drop_constraint: {table: users, name: users_secondary_id_key, up: secondary_id, down: secondary_id}
@@ -198,14 +154,8 @@ def serial_after_complete(db: DB) -> None:
     db.insert("02_drop_unique_constraint", "users", {"secondary_id": 1})
 
 
-USERS_UNIQUE_DEFAULT = ("01_add_table", """
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text, unique: true, default: "'anonymous'"}
-""")
+USERS_UNIQUE_DEFAULT = create_table("users", SERIAL_ID,
+                                    """{name: name, type: text, unique: true, default: "'anonymous'"}""")
 
 
 def default_after_start(db: DB) -> None:
@@ -219,14 +169,8 @@ def default_after_complete(db: DB) -> None:
     assert db.rows("02_drop_unique_constraint", "users") == [{"id": 2, "name": "anonymous"}]
 
 
-DEPARTMENTS = ("01_add_departments_table", """
-operations:
-  - create_table:
-      name: departments
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text, nullable: false}
-""")
+DEPARTMENTS = create_table("departments", SERIAL_ID, "{name: name, type: text, nullable: false}",
+                           migration="01_add_departments_table")
 EMPLOYEES = ("02_add_employees_table", """
 operations:
   - create_table:
@@ -261,69 +205,30 @@ def fk_kept(db: DB) -> None:
     assert db.validated_foreign_key("employees", "fk_employee_department")
 
 
-POSTS_UNIQUE_TITLE = ("01_add_table", """
-operations:
-  - create_table:
-      name: posts
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: title, type: text, nullable: true, unique: true}
-""")
+POSTS_UNIQUE_TITLE = posts("{name: title, type: text, nullable: true, unique: true}")
 DROP_TITLE_KEY_AFTER_CHECK = ("03_drop_unique_constraint", """
 operations:
   - drop_constraint: {table: posts, name: posts_title_key, up: title, down: title}
 """)
 
-POSTS_NULLABLE_TITLE = ("01_add_table", """
-operations:
-  - create_table:
-      name: posts
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: title, type: text, nullable: true}
-""")
-SET_UNIQUE = ("02_set_unique", """
-operations:
-  - alter_column: {table: posts, column: title, unique: {name: unique_title}, up: title, down: title}
-""")
-CHECK_THIRD = ("03_add_check_constraint", CHECK_PLAIN[1])
+POSTS_NULLABLE_TITLE = posts("{name: title, type: text, nullable: true}")
+SET_UNIQUE = set_unique("posts", "title", "unique_title")
+CHECK_THIRD = ("03_add_check_constraint", CHECK_TITLE[1])
 DROP_CHECK_FOURTH = ("04_drop_check_constraint", """
 operations:
   - drop_constraint: {table: posts, name: check_title_length, up: title, down: title}
 """)
 
 
-def keeps_unique_after_start(db: DB) -> None:
-    db.insert("04_drop_check_constraint", "posts", {"title": "post by alice"})
-    db.insert_fails("04_drop_check_constraint", "posts", {"title": "post by alice"}, UNIQUE_VIOLATION)
+keeps_unique_after_start, keeps_unique_after_complete = unique_kept(
+    "04_drop_check_constraint", "posts", "title", "unique_title", "post by alice", "post by bob")
 
-
-def keeps_unique_after_complete(db: DB) -> None:
-    assert db.unique_exists("posts", "unique_title")
-    db.insert_fails("04_drop_check_constraint", "posts", {"title": "post by alice"}, UNIQUE_VIOLATION)
-    db.insert("04_drop_check_constraint", "posts", {"title": "post by bob"})
-
-
-POSTS_UNIQUE_NOT_NULL = ("01_add_table", """
-operations:
-  - create_table:
-      name: posts
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: title, type: text, unique: true, nullable: false}
-""")
+POSTS_UNIQUE_NOT_NULL = posts("{name: title, type: text, unique: true, nullable: false}")
 DROP_TITLE_KEY = ("02_drop_unique_constraint", """
 operations:
   - drop_constraint: {table: posts, name: posts_title_key, up: title, down: title}
 """)
-POSTS_UNIQUE_COMMENT = ("01_add_table", """
-operations:
-  - create_table:
-      name: posts
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: title, type: text, unique: true, nullable: false, comment: the title of the post}
-""")
+POSTS_UNIQUE_COMMENT = posts("{name: title, type: text, unique: true, nullable: false, comment: the title of the post}")
 
 
 def comment_on_duplicate(db: DB) -> None:
@@ -352,7 +257,7 @@ operations:
 CASES = [
     Case("drop check constraint with default up sql", [POSTS, CHECK, DROP], after_start, cleaned_up,
          after_complete),
-    Case("drop check constraint with user-supplied up sql", [POSTS_PLAIN, CHECK_PLAIN, DROP_WITH_UP],
+    Case("drop check constraint with user-supplied up sql", [POSTS_PLAIN, CHECK_TITLE, DROP_WITH_UP],
          after_start=user_up_after_start),
     Case("drop foreign key constraint", [USERS_POSTS, ADD_FK, DROP_FK], fk_after_start, cleaned_up,
          fk_after_complete),
@@ -366,7 +271,7 @@ CASES = [
          [DEPARTMENTS, EMPLOYEES, DROP_DEPARTMENT_KEY], after_start=fk_on_duplicate,
          after_complete=fk_kept),
     Case("dropping a unique constraint preserves a check constraint on the column",
-         [POSTS_UNIQUE_TITLE, CHECK_PLAIN, DROP_TITLE_KEY_AFTER_CHECK],
+         [POSTS_UNIQUE_TITLE, CHECK_TITLE, DROP_TITLE_KEY_AFTER_CHECK],
          after_start=lambda db: db.insert_fails("03_drop_unique_constraint", "posts", {"id": 1, "title": "a"},
                                                 CHECK_VIOLATION),
          after_complete=lambda db: db.insert_fails("03_drop_unique_constraint", "posts", {"id": 2, "title": "b"},
@@ -383,15 +288,15 @@ CASES = [
          after_start=comment_on_duplicate,
          after_complete=comment_kept),
     Case("table must exist",
-         [POSTS_PLAIN, CHECK_PLAIN, drop_with(f"table: doesntexist, name: check_title_length, up: title, down: {DOWN}")],
+         [POSTS_PLAIN, CHECK_TITLE, drop_with(f"table: doesntexist, name: check_title_length, up: title, down: {DOWN}")],
          start_error="table 'doesntexist' does not exist"),
     Case("constraint must exist",
-         [POSTS_PLAIN, CHECK_PLAIN, drop_with(f"table: posts, name: doesntexist, up: title, down: {DOWN}")],
+         [POSTS_PLAIN, CHECK_TITLE, drop_with(f"table: posts, name: doesntexist, up: title, down: {DOWN}")],
          start_error="constraint 'doesntexist' does not exist"),
-    Case("name is mandatory", [POSTS_PLAIN, CHECK_PLAIN, drop_with(f"table: posts, up: title, down: {DOWN}")],
+    Case("name is mandatory", [POSTS_PLAIN, CHECK_TITLE, drop_with(f"table: posts, up: title, down: {DOWN}")],
          start_error="drop_constraint.name: required field missing"),
     Case("down SQL is mandatory",
-         [POSTS_PLAIN, CHECK_PLAIN, drop_with("table: posts, name: check_title_length, up: title")],
+         [POSTS_PLAIN, CHECK_TITLE, drop_with("table: posts, name: check_title_length, up: title")],
          start_error="drop_constraint.down: required field missing"),
 ]
 

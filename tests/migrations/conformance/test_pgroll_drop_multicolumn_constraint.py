@@ -7,21 +7,21 @@ from __future__ import annotations
 
 import pytest
 from _pgroll import (
+    CHECK_TITLE,
     CHECK_VIOLATION,
     DB,
     FK_VIOLATION,
     PAD,
     UNIQUE_VIOLATION,
     Case,
+    cleaned_up,
+    create_table,
     execute,
     params,
+    posts,
 )
 
 NOT_PORTED: dict[str, str] = {}
-
-
-def cleaned_up(db: DB) -> None:
-    assert db.leftovers() == []
 
 
 def drop(name: str, table: str, constraint: str, up: str, down: str, version: str = "") -> tuple[str, str]:
@@ -37,17 +37,9 @@ def drop(name: str, table: str, constraint: str, up: str, down: str, version: st
 
 # --- a check constraint over two columns
 
-PRODUCTS_PRICED = ("01_add_table", """
-version_schema: add_table
-operations:
-  - create_table:
-      name: products
-      columns:
-        - {name: id, type: integer, pk: true}
-        - {name: name, type: text}
-        - {name: price, type: integer}
-        - {name: discount, type: integer}
-""")
+PRODUCTS_PRICED = create_table("products", "{name: id, type: integer, pk: true}", "{name: name, type: text}",
+                               "{name: price, type: integer}", "{name: discount, type: integer}",
+                               version_schema="add_table")
 CHECK_PRICE_DISCOUNT = ("02_create_check_constraint", """
 version_schema: create_check_constraint
 operations:
@@ -87,15 +79,8 @@ def check_after_complete(db: DB) -> None:
 
 # --- a unique constraint over two columns
 
-PRODUCTS_DESCRIBED = ("01_add_table", """
-operations:
-  - create_table:
-      name: products
-      columns:
-        - {name: id, type: integer, pk: true}
-        - {name: name, type: text}
-        - {name: description, type: text}
-""")
+PRODUCTS_DESCRIBED = create_table("products", "{name: id, type: integer, pk: true}", "{name: name, type: text}",
+                                  "{name: description, type: text}")
 UNIQUE_NAME_DESCRIPTION = ("02_create_unique_constraint", """
 operations:
   - create_constraint:
@@ -229,28 +214,11 @@ def renamed_after_complete(column: str):  # noqa: ANN201
 
 # --- validation
 
-POSTS = ("01_add_table", """
-operations:
-  - create_table:
-      name: posts
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: title, type: text}
-""")
-CHECK_TITLE = ("02_add_check_constraint", f"""
-operations:
-  - alter_column:
-      table: posts
-      column: title
-      check: {{name: check_title_length, constraint: length(title) > 3}}
-      up: "{PAD}"
-      down: title
-""")
 DOWN_TITLE = f'"{PAD}"'
 
 
 def drop_with(fields: str) -> list[tuple[str, str]]:
-    return [POSTS, CHECK_TITLE, ("03_drop_check_constraint", f"""
+    return [posts(), CHECK_TITLE, ("03_drop_check_constraint", f"""
 operations:
   - drop_multicolumn_constraint: {{{fields}}}
 """)]

@@ -8,7 +8,23 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _pgroll import CHECK_VIOLATION, DB, NOT_NULL_VIOLATION, UNIQUE_VIOLATION, Case, execute, params
+from _pgroll import (
+    CHECK_VIOLATION,
+    DB,
+    DEPARTMENTS,
+    NOT_NULL_VIOLATION,
+    Case,
+    cleaned_up,
+    comment_kept,
+    default_is,
+    employees,
+    execute,
+    items,
+    params,
+    set_unique,
+    unique_kept,
+    users,
+)
 
 NOT_PORTED: dict[str, str] = {}
 
@@ -47,14 +63,6 @@ def reviews(db: DB, version: str) -> list[tuple[Any, ...]]:
     return [(r["id"], r["username"], r["product"], r["review"]) for r in db.rows(version, "reviews")]
 
 
-def cleaned_up(table: str, *columns: str) -> Callable[[DB], None]:
-    def check(db: DB) -> None:
-        assert db.leftovers() == []
-        for column in columns:
-            assert not db.duplicate_of(table, column)
-    return check
-
-
 # ------------------------------------------------------------------ drop not null, default up
 def default_up_after_start(db: DB) -> None:
     assert db.duplicate_of("reviews", "review")
@@ -68,7 +76,7 @@ def default_up_after_start(db: DB) -> None:
 
 
 def default_up_after_complete(db: DB) -> None:
-    cleaned_up("reviews", "review")(db)
+    cleaned_up(db, "reviews", "review")
     db.insert("set_nullable", "reviews", {"username": "earl", "product": "eggplant"})
     # the new version's NULL for alice was lost at rollback; the restart backfilled the old version's value
     assert reviews(db, "set_nullable") == [(1, "alice", "apple", "apple is good"), (2, "bob", "banana", "brilliant"),
@@ -81,47 +89,12 @@ def user_up_after_start(db: DB) -> None:
 
 
 # ------------------------------------------------------------------ what the column already had is kept
-DEPARTMENTS = ("01_add_departments_table", """
-operations:
-  - create_table:
-      name: departments
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text}
-""")
-EMPLOYEES = ("02_add_employees_table", """
-operations:
-  - create_table:
-      name: employees
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text}
-        - name: department_id
-          type: integer
-          references: {name: fk_employee_department, table: departments, column: id}
-""")
-
-
-def foreign_key_on(db: DB, table: str, column: str) -> dict[str, Any] | None:
-    """The foreign key whose (single) column is `column` of the physical table: name and validated; None if
-    there is none."""
-    found = db._run(
-        "SELECT c.conname, c.convalidated FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid "
-        "AND a.attnum = c.conkey[1] WHERE c.conrelid = %s::regclass AND c.contype = 'f' AND a.attname = %s",
-        (f'public."{table}"', column))
-    return dict(zip(("name", "validated"), found[0], strict=True)) if found else None
-
-
-def shadow_of(db: DB, table: str, column: str) -> str:
-    """The physical name of Symphony's stand-in for `column` (pgroll's `_pgroll_new_<column>`)."""
-    found = [c for c in db.columns(table) if c.startswith("_symphony_") and column in c]
-    assert len(found) == 1, f"expected one stand-in column for {table}.{column}, found {found}"
-    return found[0]
+EMPLOYEES = employees()
 
 
 def fk_after_start(db: DB) -> None:
     # pgroll: a validated copy of the foreign key on the new column
-    copy = foreign_key_on(db, "employees", shadow_of(db, "employees", "department_id"))
+    copy = db.foreign_key_on("employees", db.stand_in("employees", "department_id"))
     assert copy is not None and copy["name"] != "fk_employee_department" and copy["validated"]
 
 
@@ -129,73 +102,22 @@ def fk_after_complete(db: DB) -> None:
     assert db.validated_foreign_key("employees", "fk_employee_department")
 
 
-def users(name: str, id_type: str = "integer") -> tuple[str, str]:
-    return ("01_add_table", f"""
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {{name: id, type: {id_type}, pk: true}}
-        - {name}
-""")
-
-
 ANONYMOUS = "SELECT CASE WHEN name IS NULL THEN 'anonymous' ELSE name END"
 NAME_NULLABLE = ("02_set_not_null", drop_not_null("users", "name", "name", ANONYMOUS))
-
-
-def names(db: DB, version: str) -> list[tuple[int, str | None]]:
-    return [(r["id"], r["name"]) for r in db.rows(version, "users")]
-
-
-def default_after_start(db: DB) -> None:
-    db.insert("02_set_not_null", "users", {"id": 1})
-    assert names(db, "02_set_not_null") == [(1, "anonymous")]
-
-
-def default_after_complete(db: DB) -> None:
-    db.insert("02_set_not_null", "users", {"id": 2})
-    assert names(db, "02_set_not_null") == [(1, "anonymous"), (2, "anonymous")]
+default_after_start, default_after_complete = default_is("02_set_not_null", "users", "name", "anonymous")
 
 
 def check_kept(name: str, id_: int) -> Callable[[DB], None]:
     return lambda db: db.insert_fails("02_set_not_null", "users", {"id": id_, "name": name}, CHECK_VIOLATION)
 
 
-SET_UNIQUE = ("02_set_unique", """
-operations:
-  - alter_column: {table: users, column: name, unique: {name: unique_name}, up: name, down: name}
-""")
-
-
-def unique_after_start(db: DB) -> None:
-    db.insert("03_set_not_null", "users", {"name": "alice"})
-    db.insert_fails("03_set_not_null", "users", {"name": "alice"}, UNIQUE_VIOLATION)
-
-
-def unique_after_complete(db: DB) -> None:
-    assert db.unique_exists("users", "unique_name")
-    db.insert_fails("03_set_not_null", "users", {"name": "alice"}, UNIQUE_VIOLATION)
-    db.insert("03_set_not_null", "users", {"name": "bob"})
-
-
-def comment_after_start(db: DB) -> None:
-    assert db.column_comment("users", shadow_of(db, "users", "name")) == "the name of the user"
-
-
-def comment_after_complete(db: DB) -> None:
-    assert db.column_comment("users", "name") == "the name of the user"
-
+SET_UNIQUE = set_unique("users", "name", "unique_name")
+unique_after_start, unique_after_complete = unique_kept("03_set_not_null", "users", "name", "unique_name", "alice",
+                                                        "bob")
+comment_after_start, comment_after_complete = comment_kept("users", "name", "the name of the user")
 
 # ------------------------------------------------------------------ with other operations in the migration
-ITEMS = ("01_create_table", """
-operations:
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: int, pk: true}
-        - {name: name, type: varchar(255)}
-""")
+ITEMS = items(nullable=False)
 UNKNOWN = "SELECT CASE WHEN {0} IS NULL THEN 'unknown' ELSE {0} END"
 
 
@@ -203,7 +125,7 @@ def products(db: DB, column: str) -> list[tuple[int, str | None]]:
     return [(r["id"], r[column]) for r in db.rows("02_multi_operation", "products")]
 
 
-def items(db: DB) -> list[tuple[int, str | None]]:
+def item_names(db: DB) -> list[tuple[int, str | None]]:
     return [(r["id"], r["name"]) for r in db.rows("01_create_table", "items")]
 
 
@@ -213,7 +135,7 @@ def multi_after_start(column: str) -> Callable[[DB], None]:
         db.insert("02_multi_operation", "products", {"id": 2, column: "apple"})
         db.insert_fails("01_create_table", "items", {"id": 3}, NOT_NULL_VIOLATION)
         assert products(db, column) == [(1, None), (2, "apple")]
-        assert items(db) == [(1, "unknown"), (2, "apple")]
+        assert item_names(db) == [(1, "unknown"), (2, "apple")]
     return check
 
 
@@ -223,7 +145,7 @@ def multi_after_complete(column: str, *gone: str) -> Callable[[DB], None]:
         db.insert("02_multi_operation", "products", {"id": 4, column: "banana"})
         # rollback dropped the new version's NULL for id 1; the restart backfilled the old version's value
         assert products(db, column) == [(1, "unknown"), (2, "apple"), (3, None), (4, "banana")]
-        cleaned_up("products", *gone)(db)
+        cleaned_up(db, "products", *gone)
     return check
 
 
@@ -231,7 +153,7 @@ CASES = [
     Case("remove not null with default up sql",
          [("01_add_table", "version_schema: add_table\n" + REVIEWS),
           ("02_set_nullable", "version_schema: set_nullable\n" + drop_not_null("reviews", "review", None, GOOD))],
-         default_up_after_start, cleaned_up("reviews", "review"), default_up_after_complete),
+         default_up_after_start, lambda db: cleaned_up(db, "reviews", "review"), default_up_after_complete),
     Case("remove not null with user-supplied up sql",
          [("01_add_table", REVIEWS),
           ("02_set_nullable", drop_not_null("reviews", "review", "review || ' (from the old column)'", GOOD))],
@@ -248,29 +170,30 @@ CASES = [
          [users("{name: name, type: text, check: {name: name_length, constraint: length(name) > 3}}"), NAME_NULLABLE],
          check_kept("a", 1), None, check_kept("b", 2)),
     Case("dropping not null retains any unique constraints defined on the column",
-         [users("{name: name, type: text}", "serial"), SET_UNIQUE,
+         [users("{name: name, type: text}", id_type="serial"), SET_UNIQUE,
           ("03_set_not_null", drop_not_null("users", "name", "name", ANONYMOUS))],
          unique_after_start, None, unique_after_complete),
     Case("dropping not null retains any comments defined on the column",
-         [users("{name: name, type: text, comment: the name of the user}", "serial"), NAME_NULLABLE],
+         [users("{name: name, type: text, comment: the name of the user}", id_type="serial"), NAME_NULLABLE],
          comment_after_start, None, comment_after_complete),
     Case("rename table, drop not null", [ITEMS, ("02_multi_operation", """
 operations:
   - rename_table: {from: items, to: products}
 """ + nullable_op("products", "name", "name", UNKNOWN.format("name")))],
-         multi_after_start("name"), cleaned_up("items", "name"), multi_after_complete("name", "name")),
+         multi_after_start("name"), lambda db: cleaned_up(db, "items", "name"),
+         multi_after_complete("name", "name")),
     Case("rename table, rename column, drop not null", [ITEMS, ("02_multi_operation", """
 operations:
   - rename_table: {from: items, to: products}
   - rename_column: {table: products, from: name, to: item_name}
 """ + nullable_op("products", "item_name", "item_name", UNKNOWN.format("item_name")))],
-         multi_after_start("item_name"), cleaned_up("items", "name", "item_name"),
+         multi_after_start("item_name"), lambda db: cleaned_up(db, "items", "name", "item_name"),
          multi_after_complete("item_name", "name", "item_name")),
-    Case("down SQL is mandatory", [users("{name: name, type: text}", "serial"),
+    Case("down SQL is mandatory", [users("{name: name, type: text}", id_type="serial"),
                                    ("02_set_nullable", drop_not_null("users", "name", "name", None))],
          start_error="down"),
     Case("can't remove not null from a column that is already nullable",
-         [users("{name: name, type: text, nullable: true}", "serial"),
+         [users("{name: name, type: text, nullable: true}", id_type="serial"),
           ("02_set_nullable", drop_not_null("users", "name", "name",
                                             "SELECT CASE WHEN name IS NULL THEN 'placeholder' ELSE name END"))],
          start_error="name"),

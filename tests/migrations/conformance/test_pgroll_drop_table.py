@@ -5,7 +5,7 @@ start; the table (and its data) stays for the old version until complete drops i
 from __future__ import annotations
 
 import pytest
-from _pgroll import DB, Case, execute, params
+from _pgroll import DB, SERIAL_ID, Case, create_table, execute, items, params
 
 UNDEFINED_COLUMN = "42703"
 
@@ -16,15 +16,8 @@ def public_tables(db: DB) -> set[str]:
     return {r[0] for r in db._run("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
 
 
-USERS = ("01_create_table", """
-version_schema: create_table
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: varchar(255), unique: true}
-""")
+USERS = create_table("users", SERIAL_ID, "{name: name, type: varchar(255), unique: true}",
+                     migration="01_create_table", version_schema="create_table")
 DROP_USERS = ("02_drop_table", """
 version_schema: drop_table
 operations:
@@ -101,14 +94,7 @@ operations:
 
 
 
-ITEMS = ("01_create_table", """
-operations:
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: varchar(255)}
-""")
+ITEMS = items("serial", nullable=False)
 DROP_CREATE = ("02_multi_operation", """
 operations:
   - drop_table: {name: items}

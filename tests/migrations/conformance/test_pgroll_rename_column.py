@@ -5,46 +5,26 @@ one; the physical column keeps its name until complete."""
 from __future__ import annotations
 
 import pytest
-from _pgroll import DB, Case, execute, params
+from _pgroll import DB, SERIAL_ID, Case, create_table, execute, items, params
 
 UNDEFINED_COLUMN = "42703"
 
 NOT_PORTED: dict[str, str] = {}
 
-USERS = ("01_create_table", """
-version_schema: create_table
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: username, type: varchar(255)}
-""")
+USERS = create_table("users", SERIAL_ID, "{name: username, type: varchar(255)}", migration="01_create_table",
+                     version_schema="create_table")
 RENAME = ("02_rename_column", """
 version_schema: rename_column
 operations:
   - rename_column: {table: users, from: username, to: name}
 """)
-ORDERS = ("01_create_table", """
-operations:
-  - create_table:
-      name: orders
-      columns:
-        - {name: order_id, type: serial, pk: true}
-        - {name: description, type: varchar(255)}
-""")
+ORDERS = create_table("orders", "{name: order_id, type: serial, pk: true}",
+                      "{name: description, type: varchar(255)}", migration="01_create_table")
 RENAME_SERIAL = ("02_rename_serial_column", """
 operations:
   - rename_column: {table: orders, from: order_id, to: id}
 """)
-ITEMS = ("01_create_table", """
-operations:
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: varchar(255), nullable: true}
-""")
+ITEMS = items("serial")
 
 
 def rename_after_start(db: DB) -> None:

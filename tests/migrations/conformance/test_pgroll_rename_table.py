@@ -4,19 +4,12 @@ its own name, from start; the table takes the new name at complete."""
 from __future__ import annotations
 
 import pytest
-from _pgroll import DB, Case, execute, params
+from _pgroll import DB, Case, create_table, execute, params
 
 NOT_PORTED: dict[str, str] = {}
 
-TEST_TABLE = ("01_create_table", """
-version_schema: create_table
-operations:
-  - create_table:
-      name: test_table
-      columns:
-        - {name: id, type: serial}
-        - {name: name, type: text}
-""")
+TEST_TABLE = create_table("test_table", "{name: id, type: serial}", "{name: name, type: text}",
+                          migration="01_create_table", version_schema="create_table")
 # pgroll's validation cases create the tables with no columns; Symphony's create_table needs one
 TWO_TABLES = ("01_create_table", """
 operations:

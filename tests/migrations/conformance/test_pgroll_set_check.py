@@ -8,16 +8,26 @@ from typing import Any
 
 import pytest
 from _pgroll import (
+    CHECK_TITLE,
     CHECK_VIOLATION,
     DB,
+    DEPARTMENTS,
     NOT_NULL_VIOLATION,
     PAD,
     POSTS,
-    UNIQUE_VIOLATION,
     Case,
+    cleaned_up,
+    comment_kept,
+    default_is,
+    employees,
     execute,
+    foreign_key_kept,
+    items,
     params,
+    posts,
+    set_unique,
     titles,
+    unique_kept,
 )
 
 CHECK = ("02_add_check_constraint", f"""
@@ -49,36 +59,6 @@ operations:
     return text
 
 
-def posts(title: str = "{name: title, type: text}", *more: str) -> tuple[str, str]:
-    columns = "\n".join(f"        - {c}" for c in ("{name: id, type: serial, pk: true}", title, *more))
-    return ("01_add_table", f"""
-operations:
-  - create_table:
-      name: posts
-      columns:
-{columns}
-""")
-
-
-def shadow_of(db: DB, table: str, column: str) -> str:
-    """The physical name of Symphony's stand-in for `column` (pgroll's `_pgroll_new_<column>`)."""
-    found = [c for c in db.columns(table) if c.startswith("_symphony_") and column in c]
-    assert len(found) == 1, f"expected one stand-in column for {table}.{column}, found {found}"
-    return found[0]
-
-
-def foreign_key_on(db: DB, table: str, column: str) -> dict[str, Any] | None:
-    """The foreign key whose (single) column is `column` of the physical table: its name, validated, on delete
-    and on update; None if there is none."""
-    found = db._run(
-        "SELECT c.conname, c.convalidated, c.confdeltype, c.confupdtype FROM pg_constraint c JOIN pg_attribute a "
-        "ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] WHERE c.conrelid = %s::regclass AND c.contype = 'f' "
-        "AND a.attname = %s", (f'public."{table}"', column))
-    if not found:
-        return None
-    return dict(zip(("name", "validated", "on_delete", "on_update"), found[0], strict=True))
-
-
 # ------------------------------------------------------------------ add check constraint
 def add_after_start(db: DB) -> None:
     assert db.duplicate_of("posts", "title")
@@ -92,8 +72,7 @@ def add_after_start(db: DB) -> None:
 
 
 def add_after_rollback(db: DB) -> None:
-    assert not db.duplicate_of("posts", "title")
-    assert db.leftovers() == []
+    cleaned_up(db, "posts", "title")
     assert not db.constraint_exists("posts", "check_title_length")
 
 
@@ -108,57 +87,14 @@ def add_after_complete(db: DB) -> None:
 
 
 # ------------------------------------------------------------------ what the column already had is kept
-CHECK_TITLE = ("02_add_check_constraint", check_on("title", up=PAD, down="title"))
+default_after_start, default_after_complete = default_is("02_add_check_constraint", "posts", "title", "untitled")
 
-
-def default_after_start(db: DB) -> None:
-    db.insert("02_add_check_constraint", "posts", {"id": 1})
-    assert titles(db, "02_add_check_constraint") == [(1, "untitled")]
-
-
-def default_after_complete(db: DB) -> None:
-    db.insert("02_add_check_constraint", "posts", {"id": 2})
-    assert titles(db, "02_add_check_constraint") == [(1, "untitled"), (2, "untitled")]
-
-
-DEPARTMENTS = ("01_add_departments_table", """
-operations:
-  - create_table:
-      name: departments
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text}
-""")
-EMPLOYEES = ("02_add_employees_table", """
-operations:
-  - create_table:
-      name: employees
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text}
-        - name: department_id
-          type: integer
-          nullable: true
-          references: {name: fk_employee_department, table: departments, column: id, on_delete: CASCADE}
-""")
+EMPLOYEES = employees("CASCADE", nullable=True)
 CHECK_DEPARTMENT = ("03_add_check_constraint", check_on(
     "department_id", "employees", name="check_valid_department_id", constraint="department_id > 1",
     up="SELECT CASE WHEN department_id <= 1 THEN 2 ELSE department_id END", down="department_id"))
-
-
-def fk_after_start(db: DB) -> None:
-    # pgroll: a validated copy of the foreign key, ON DELETE CASCADE, on the new column
-    copy = foreign_key_on(db, "employees", shadow_of(db, "employees", "department_id"))
-    assert copy is not None and copy["name"] != "fk_employee_department"
-    assert (copy["validated"], copy["on_delete"], copy["on_update"]) == (True, "c", "a")
-
-
-def fk_after_complete(db: DB) -> None:
-    fk = db.constraint("employees", "fk_employee_department")
-    assert fk is not None and fk["kind"] == "f"
-    assert (fk["validated"], fk["on_delete"], fk["on_update"]) == (True, "c", "a")
-
-
+# pgroll: a validated copy of the foreign key, ON DELETE CASCADE, on the new column
+fk_after_start, fk_after_complete = foreign_key_kept("employees", "department_id", "fk_employee_department", "c")
 BODY_CHECK = ("02_add_check_constraint", check_on(
     "body", name="check_body_length", constraint="length(body) > 3",
     up="SELECT CASE WHEN length(body) <= 3 THEN LPAD(body, 4, '-') ELSE body END", down="body"))
@@ -178,41 +114,14 @@ def not_null_kept(db: DB) -> None:
     db.insert_fails("02_add_check_constraint", "posts", {"id": 1}, NOT_NULL_VIOLATION)
 
 
-SET_UNIQUE = ("02_set_unique", """
-operations:
-  - alter_column: {table: posts, column: title, unique: {name: unique_title}, up: title, down: title}
-""")
-CHECK_AFTER_UNIQUE = ("03_add_check_constraint", check_on("title", up=PAD, down="title"))
-
-
-def unique_after_start(db: DB) -> None:
-    db.insert("03_add_check_constraint", "posts", {"title": "post by alice"})
-    db.insert_fails("03_add_check_constraint", "posts", {"title": "post by alice"}, UNIQUE_VIOLATION)
-
-
-def unique_after_complete(db: DB) -> None:
-    assert db.unique_exists("posts", "unique_title")
-    db.insert_fails("03_add_check_constraint", "posts", {"title": "post by alice"}, UNIQUE_VIOLATION)
-    db.insert("03_add_check_constraint", "posts", {"title": "post by bob"})
-
-
-def comment_after_start(db: DB) -> None:
-    assert db.column_comment("posts", shadow_of(db, "posts", "title")) == "the title of the post"
-
-
-def comment_after_complete(db: DB) -> None:
-    assert db.column_comment("posts", "title") == "the title of the post"
-
+SET_UNIQUE = set_unique("posts", "title", "unique_title")
+CHECK_AFTER_UNIQUE = ("03_add_check_constraint", CHECK_TITLE[1])
+unique_after_start, unique_after_complete = unique_kept("03_add_check_constraint", "posts", "title", "unique_title",
+                                                        "post by alice", "post by bob")
+comment_after_start, comment_after_complete = comment_kept("posts", "title", "the title of the post")
 
 # ------------------------------------------------------------------ with other operations in the migration
-ITEMS = ("01_create_table", """
-operations:
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: int, pk: true}
-        - {name: name, type: varchar(255), nullable: true}
-""")
+ITEMS = items()
 RENAME_TABLE_CHECK = ("02_multi_operation", """
 operations:
   - rename_table: {from: items, to: products}
@@ -250,10 +159,6 @@ def multi_after_start(column: str) -> Any:
     return check
 
 
-def cleaned_up(db: DB) -> None:
-    assert db.leftovers() == []
-
-
 def multi_after_complete(column: str) -> Any:
     def check(db: DB) -> None:
         db.insert("02_multi_operation", "products", {"id": 4, column: "def"})
@@ -282,7 +187,7 @@ CASES = [
          [posts("{name: title, type: text, comment: the title of the post}"), CHECK_TITLE],
          comment_after_start, None, comment_after_complete),
     Case("validate that check constraint name is unique",
-         [posts(), CHECK_TITLE, ("03_add_check_constraint_again", check_on("title", up=PAD, down="title"))],
+         [posts(), CHECK_TITLE, ("03_add_check_constraint_again", CHECK_TITLE[1])],
          start_error="constraint 'check_title_length' already exists on table 'posts'"),
     Case("rename table, set check constraint", [ITEMS, RENAME_TABLE_CHECK], multi_after_start("name"),
          cleaned_up, multi_after_complete("name")),

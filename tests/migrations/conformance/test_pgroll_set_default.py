@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from _pgroll import DB, Case, execute, params
+from _pgroll import DB, SERIAL_ID, Case, cleaned_up, create_table, execute, items, params
 
 NOT_PORTED: dict[str, str] = {}
 
@@ -62,14 +62,8 @@ def rewritten_after_complete(db: DB) -> None:
 
 
 # ------------------------------------------------------------------ removing the default
-USERS_WITH_DEFAULT = ("01_add_table", """
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text, nullable: true, default: "'unknown user'"}
-""")
+USERS_WITH_DEFAULT = create_table("users", SERIAL_ID,
+                                  """{name: name, type: text, nullable: true, default: "'unknown user'"}""")
 
 
 def removed_after_start(db: DB) -> None:
@@ -90,14 +84,7 @@ def removed_after_complete(db: DB) -> None:
 
 
 # ------------------------------------------------------------------ with other operations in the migration
-ITEMS = ("01_create_table", """
-operations:
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: int, pk: true}
-        - {name: name, type: varchar(255)}
-""")
+ITEMS = items(nullable=False)
 
 
 def products(db: DB, column: str) -> list[tuple[int, str]]:
@@ -113,17 +100,11 @@ def multi_after_start(column: str) -> Callable[[DB], None]:
     return check
 
 
-def cleaned_up(db: DB) -> None:
-    assert db.leftovers() == []
-    assert not db.duplicate_of("items", "name")
-
-
 def multi_after_complete(column: str) -> Callable[[DB], None]:
     def check(db: DB) -> None:
         db.insert("02_multi_operation", "products", {"id": 3})
         assert products(db, column) == [(1, "unknown"), (2, "apple"), (3, "unknown")]
-        assert db.leftovers() == []
-        assert not db.duplicate_of("products", column)
+        cleaned_up(db, "products", column)
     return check
 
 
@@ -156,13 +137,14 @@ operations:
 operations:
   - rename_table: {from: items, to: products}
   - alter_column: {table: products, column: name, default: "'unknown'", up: name, down: name}
-""")], multi_after_start("name"), cleaned_up, multi_after_complete("name")),
+""")], multi_after_start("name"), lambda db: cleaned_up(db, "items", "name"), multi_after_complete("name")),
     Case("rename table, rename column, set default", [ITEMS, ("02_multi_operation", """
 operations:
   - rename_table: {from: items, to: products}
   - rename_column: {table: products, from: name, to: item_name}
   - alter_column: {table: products, column: item_name, default: "'unknown'", up: item_name, down: item_name}
-""")], multi_after_start("item_name"), cleaned_up, multi_after_complete("item_name")),
+""")], multi_after_start("item_name"), lambda db: cleaned_up(db, "items", "name"),
+         multi_after_complete("item_name")),
 ]
 
 

@@ -13,52 +13,20 @@ from _pgroll import (
     CHECK_VIOLATION,
     DB,
     FK_VIOLATION,
+    KEEP_KNOWN,
     NOT_NULL_VIOLATION,
     UNIQUE_VIOLATION,
     Case,
+    cleaned_up,
+    comment_kept,
     execute,
     params,
+    set_fk,
+    set_unique,
+    users_and_posts,
 )
 
 NOT_PORTED: dict[str, str] = {}
-
-# Only keep user_id when it names an existing user (pgroll's cases all use this `up`).
-KEEP_KNOWN = "SELECT CASE WHEN EXISTS (SELECT 1 FROM users WHERE users.id = user_id) THEN user_id ELSE NULL END"
-
-
-def tables(user_id: str = "{name: user_id, type: integer, nullable: true}", title: str = "{name: title, type: text}",
-           version_schema: str | None = None) -> tuple[str, str]:
-    """pgroll's users and posts tables; `user_id` and `title` are the posts columns' definitions."""
-    head = f"version_schema: {version_schema}\n" if version_schema else ""
-    return ("01_add_tables", head + f"""
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {{name: id, type: serial, pk: true}}
-        - {{name: name, type: text}}
-  - create_table:
-      name: posts
-      columns:
-        - {{name: id, type: serial, pk: true}}
-        - {title}
-        - {user_id}
-""")
-
-
-def set_fk(name: str = "02_add_fk_constraint", fk: str = "fk_users_id", extra: str = "",
-           version_schema: str | None = None) -> tuple[str, str]:
-    """alter_column posts.user_id to reference users.id, as foreign key `fk` (`extra`: more reference fields)."""
-    head = f"version_schema: {version_schema}\n" if version_schema else ""
-    return (name, head + f"""
-operations:
-  - alter_column:
-      table: posts
-      column: user_id
-      references: {{name: {fk}, table: users, column: id{extra}}}
-      up: "{KEEP_KNOWN}"
-      down: user_id
-""")
 
 
 def posts(db: DB, version: str, table: str = "posts") -> list[tuple[Any, ...]]:
@@ -74,13 +42,6 @@ def duplicate_foreign_keys(db: DB, table: str, column: str) -> list[dict[str, An
         "a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey) WHERE c.conrelid = %s::regclass AND c.contype = 'f' "
         "AND a.attname LIKE '\\_symphony\\_%%' AND strpos(a.attname, %s) > 0", (f'public."{table}"', column))
     return [{"validated": v, "on_delete": d, "on_update": u} for v, d, u in found]
-
-
-def duplicate_comment(db: DB, table: str, column: str) -> str | None:
-    """The comment on Symphony's stand-in column for `column`."""
-    stand_in = [c for c in db.columns(table) if c.startswith("_symphony_") and column in c]
-    assert len(stand_in) == 1, f"expected one stand-in for {column}, found {stand_in}"
-    return db.column_comment(table, stand_in[0])
 
 
 # -- add foreign key constraint ---------------------------------------------------------------------------
@@ -99,10 +60,6 @@ def add_fk_after_start(db: DB) -> None:
     db.insert(V1, "posts", {"title": "post by bob", "user_id": 2})
     db.insert(V1, "posts", {"title": "post by unknown user", "user_id": 3})  # the old version has no key
     assert posts(db, V2) == [(1, "post by alice", 1), (3, "post by bob", 2), (4, "post by unknown user", None)]
-
-
-def cleaned_up(db: DB) -> None:
-    assert db.leftovers() == []
 
 
 def add_fk_after_complete(db: DB) -> None:
@@ -208,15 +165,7 @@ def not_null_after_start(db: DB) -> None:
     db.insert_fails(NEW, "posts", {"id": 1, "title": "post by alice"}, NOT_NULL_VIOLATION)
 
 
-UNIQUE = ("02_set_unique", """
-operations:
-  - alter_column:
-      table: posts
-      column: user_id
-      unique: {name: unique_user_id}
-      up: user_id
-      down: user_id
-""")
+UNIQUE = set_unique("posts", "user_id", "unique_user_id")
 THIRD = "03_add_fk_constraint"
 
 
@@ -233,12 +182,7 @@ def unique_after_complete(db: DB) -> None:
     db.insert(THIRD, "posts", {"title": "post by bob", "user_id": 2})
 
 
-def comment_after_start(db: DB) -> None:
-    assert duplicate_comment(db, "posts", "user_id") == "the id of the author"
-
-
-def comment_after_complete(db: DB) -> None:
-    assert db.column_comment("posts", "user_id") == "the id of the author"
+comment_after_start, comment_after_complete = comment_kept("posts", "user_id", "the id of the author")
 
 
 # -- in migrations of several operations: items and suppliers ----------------------------------------------
@@ -304,7 +248,7 @@ def multi_checks(supplier_table: str, supplier_key: str, new_table: str, new_col
 
 # -- validation -------------------------------------------------------------------------------------------
 
-STRICT_TABLES = tables(user_id="{name: user_id, type: integer}")
+STRICT_TABLES = users_and_posts(user_id="{name: user_id, type: integer}")
 
 
 def invalid_fk(reference: str) -> tuple[str, str]:
@@ -320,40 +264,44 @@ operations:
 
 
 CASES = [
-    Case("add foreign key constraint", [tables(version_schema=V1), set_fk(version_schema=V2)],
+    Case("add foreign key constraint", [users_and_posts(version_schema=V1), set_fk(version_schema=V2)],
          add_fk_after_start, cleaned_up, add_fk_after_complete),
-    Case("on delete NO ACTION is the default behavior when removing referenced rows", [tables(), set_fk()],
-         no_action_after_start, None, no_action_after_complete),
-    Case("on delete CASCADE allows referenced rows to be removed", [tables(), set_fk(extra=", on_delete: CASCADE")],
-         cascade_after_start, None, cascade_after_complete),
+    Case("on delete NO ACTION is the default behavior when removing referenced rows",
+         [users_and_posts(), set_fk()], no_action_after_start, None, no_action_after_complete),
+    Case("on delete CASCADE allows referenced rows to be removed",
+         [users_and_posts(), set_fk(extra=", on_delete: CASCADE")], cascade_after_start, None,
+         cascade_after_complete),
     Case("on delete SET NULL allows referenced rows to be removed",
-         [tables(), set_fk(extra=", on_delete: SET NULL")], set_null_after_start, None, set_null_after_complete),
+         [users_and_posts(), set_fk(extra=", on_delete: SET NULL")], set_null_after_start, None,
+         set_null_after_complete),
     Case("on delete SET DEFAULT allows referenced rows to be removed",
-         [tables(user_id="{name: user_id, type: integer, nullable: true, default: '3'}"),
+         [users_and_posts(user_id="{name: user_id, type: integer, nullable: true, default: '3'}"),
           set_fk(extra=", on_delete: SET DEFAULT")], set_default_after_start, None, set_default_after_complete),
     Case("column defaults are preserved when adding a foreign key constraint",
-         [tables(user_id="{name: user_id, type: integer, default: '1'}"), set_fk()],
+         [users_and_posts(user_id="{name: user_id, type: integer, default: '1'}"), set_fk()],
          default_after_start, None, default_after_complete),
     Case("existing FK constraints on a column are preserved when adding a foreign key constraint",
-         [tables(user_id="{name: user_id, type: integer, default: '1'}"),
+         [users_and_posts(user_id="{name: user_id, type: integer, default: '1'}"),
           set_fk(fk="fk_users_id_1", extra=", on_delete: CASCADE"), set_fk("03_add_fk_constraint", "fk_users_id_2")],
          existing_fk_after_start, None, existing_fk_after_complete),
     Case("check constraints on a column are preserved when adding a foreign key constraint",
-         [tables(user_id="{name: user_id, type: integer}",
-                 title="{name: title, type: text, check: {name: title_length, constraint: length(title) > 3}}"),
+         [users_and_posts(
+             user_id="{name: user_id, type: integer}",
+             title="{name: title, type: text, check: {name: title_length, constraint: length(title) > 3}}"),
           set_fk()], check_after_start, None, check_after_complete),
     Case("not null is preserved when adding a foreign key constraint",
-         [tables(user_id="{name: user_id, type: integer, nullable: false}",
-                 title="{name: title, type: text, nullable: true}"), set_fk()],
+         [users_and_posts(user_id="{name: user_id, type: integer, nullable: false}",
+                          title="{name: title, type: text, nullable: true}"), set_fk()],
          not_null_after_start, None, not_null_after_start),
     Case("unique constraints are preserved when adding a foreign key constraint",
-         [tables(user_id="{name: user_id, type: integer}"), UNIQUE, set_fk(THIRD)],
+         [users_and_posts(user_id="{name: user_id, type: integer}"), UNIQUE, set_fk(THIRD)],
          unique_after_start, None, unique_after_complete),
     Case("comments are preserved when adding a foreign key constraint",
-         [tables(user_id="{name: user_id, type: integer, comment: the id of the author}"), set_fk()],
+         [users_and_posts(user_id="{name: user_id, type: integer, comment: the id of the author}"), set_fk()],
          comment_after_start, None, comment_after_complete),
     Case("validate that foreign key name is unique",
-         [tables(), set_fk(), set_fk("03_add_fk_constraint_again")], start_error="constraint 'fk_users_id' already exists on table 'posts'"),
+         [users_and_posts(), set_fk(), set_fk("03_add_fk_constraint_again")],
+         start_error="constraint 'fk_users_id' already exists on table 'posts'"),
     # TestSetForeignKeyInMultiOperationMigrations
     Case("rename referencing table, set fk",
          [ITEMS, multi(RENAME_ITEMS, fk_on("products", "supplier_id", "fk_products_suppliers", "suppliers", "id",

@@ -9,7 +9,24 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from _pgroll import CHECK_VIOLATION, DB, NOT_NULL_VIOLATION, UNIQUE_VIOLATION, Case, execute, params
+from _pgroll import (
+    CHECK_VIOLATION,
+    DB,
+    DEPARTMENTS,
+    NOT_NULL_VIOLATION,
+    Case,
+    cleaned_up,
+    comment_kept,
+    default_is,
+    employees,
+    execute,
+    foreign_key_kept,
+    items,
+    params,
+    set_unique,
+    unique_kept,
+    users,
+)
 
 NOT_PORTED: dict[str, str] = {}
 
@@ -48,14 +65,6 @@ def reviews(db: DB, version: str) -> list[tuple[Any, ...]]:
     return [(r["id"], r["username"], r["product"], r["review"]) for r in db.rows(version, "reviews")]
 
 
-def cleaned_up(table: str, *columns: str) -> Callable[[DB], None]:
-    def check(db: DB) -> None:
-        assert db.leftovers() == []
-        for column in columns:
-            assert not db.duplicate_of(table, column)
-    return check
-
-
 # ------------------------------------------------------------------ set not null, default down
 def default_down_after_start(db: DB) -> None:
     assert db.duplicate_of("reviews", "review")
@@ -83,127 +92,26 @@ def user_down_after_start(db: DB) -> None:
 
 
 # ------------------------------------------------------------------ what the column already had is kept
-DEPARTMENTS = ("01_add_departments_table", """
-operations:
-  - create_table:
-      name: departments
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text}
-""")
-EMPLOYEES = ("02_add_employees_table", """
-operations:
-  - create_table:
-      name: employees
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text}
-        - name: department_id
-          type: integer
-          nullable: true
-          references: {name: fk_employee_department, table: departments, column: id, on_delete: CASCADE}
-""")
-
-
-def foreign_key_on(db: DB, table: str, column: str) -> dict[str, Any] | None:
-    """The foreign key whose (single) column is `column` of the physical table: name, validated, on delete and
-    on update; None if there is none."""
-    found = db._run(
-        "SELECT c.conname, c.convalidated, c.confdeltype, c.confupdtype FROM pg_constraint c JOIN pg_attribute a "
-        "ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] WHERE c.conrelid = %s::regclass AND c.contype = 'f' "
-        "AND a.attname = %s", (f'public."{table}"', column))
-    if not found:
-        return None
-    return dict(zip(("name", "validated", "on_delete", "on_update"), found[0], strict=True))
-
-
-def shadow_of(db: DB, table: str, column: str) -> str:
-    """The physical name of Symphony's stand-in for `column` (pgroll's `_pgroll_new_<column>`)."""
-    found = [c for c in db.columns(table) if c.startswith("_symphony_") and column in c]
-    assert len(found) == 1, f"expected one stand-in column for {table}.{column}, found {found}"
-    return found[0]
-
-
-def fk_after_start(db: DB) -> None:
-    # pgroll: a validated copy of the foreign key (ON DELETE CASCADE, ON UPDATE NO ACTION) on the new column
-    copy = foreign_key_on(db, "employees", shadow_of(db, "employees", "department_id"))
-    assert copy is not None and copy["name"] != "fk_employee_department"
-    assert (copy["validated"], copy["on_delete"], copy["on_update"]) == (True, "c", "a")
-
-
-def fk_after_complete(db: DB) -> None:
-    fk = db.constraint("employees", "fk_employee_department")
-    assert fk is not None and fk["kind"] == "f"
-    assert (fk["validated"], fk["on_delete"], fk["on_update"]) == (True, "c", "a")
-
-
-def users(name: str, id_type: str = "integer") -> tuple[str, str]:
-    return ("01_add_table", f"""
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {{name: id, type: {id_type}, pk: true}}
-        - {name}
-""")
-
+EMPLOYEES = employees("CASCADE", nullable=True)
+# pgroll: a validated copy of the foreign key (ON DELETE CASCADE, ON UPDATE NO ACTION) on the new column
+fk_after_start, fk_after_complete = foreign_key_kept("employees", "department_id", "fk_employee_department", "c")
 
 ANONYMOUS = "SELECT CASE WHEN name IS NULL THEN 'anonymous' ELSE name END"
 NAME_NOT_NULL = ("02_set_not_null", set_not_null("users", "name", ANONYMOUS))
-
-
-def names(db: DB, version: str) -> list[tuple[int, str | None]]:
-    return [(r["id"], r["name"]) for r in db.rows(version, "users")]
-
-
-def default_after_start(db: DB) -> None:
-    db.insert("02_set_not_null", "users", {"id": 1})
-    assert names(db, "02_set_not_null") == [(1, "anonymous")]
-
-
-def default_after_complete(db: DB) -> None:
-    db.insert("02_set_not_null", "users", {"id": 2})
-    assert names(db, "02_set_not_null") == [(1, "anonymous"), (2, "anonymous")]
+default_after_start, default_after_complete = default_is("02_set_not_null", "users", "name", "anonymous")
 
 
 def check_kept(name: str, id_: int) -> Callable[[DB], None]:
     return lambda db: db.insert_fails("02_set_not_null", "users", {"id": id_, "name": name}, CHECK_VIOLATION)
 
 
-SET_UNIQUE = ("02_set_unique", """
-operations:
-  - alter_column: {table: users, column: name, unique: {name: unique_name}, up: name, down: name}
-""")
-
-
-def unique_after_start(db: DB) -> None:
-    db.insert("03_set_not_null", "users", {"name": "alice"})
-    db.insert_fails("03_set_not_null", "users", {"name": "alice"}, UNIQUE_VIOLATION)
-
-
-def unique_after_complete(db: DB) -> None:
-    assert db.unique_exists("users", "unique_name")
-    db.insert_fails("03_set_not_null", "users", {"name": "alice"}, UNIQUE_VIOLATION)
-    db.insert("03_set_not_null", "users", {"name": "bob"})
-
-
-def comment_after_start(db: DB) -> None:
-    assert db.column_comment("users", shadow_of(db, "users", "name")) == "the name of the user"
-
-
-def comment_after_complete(db: DB) -> None:
-    assert db.column_comment("users", "name") == "the name of the user"
-
+SET_UNIQUE = set_unique("users", "name", "unique_name")
+unique_after_start, unique_after_complete = unique_kept("03_set_not_null", "users", "name", "unique_name", "alice",
+                                                        "bob")
+comment_after_start, comment_after_complete = comment_kept("users", "name", "the name of the user")
 
 # ------------------------------------------------------------------ with other operations in the migration
-ITEMS = ("01_create_table", """
-operations:
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: int, pk: true}
-        - {name: name, type: varchar(255), nullable: true}
-""")
+ITEMS = items()
 
 
 def products(db: DB, column: str) -> list[tuple[int, str | None]]:
@@ -222,7 +130,7 @@ def rename_after_complete(db: DB) -> None:
     db.insert("02_multi_operation", "products", {"id": 3, "name": "carrot"})
     db.insert_fails("02_multi_operation", "products", {"id": 3}, NOT_NULL_VIOLATION)
     assert products(db, "name") == [(1, "apple"), (2, "unknown"), (3, "carrot")]
-    cleaned_up("products", "name")(db)
+    cleaned_up(db, "products", "name")
 
 
 def rename_both_after_start(db: DB) -> None:
@@ -236,7 +144,7 @@ def rename_both_after_complete(db: DB) -> None:
     db.insert("02_multi_operation", "products", {"id": 3, "item_name": "banana"})
     db.insert_fails("02_multi_operation", "products", {"id": 4}, NOT_NULL_VIOLATION)
     assert products(db, "item_name") == [(1, "apple"), (2, "unknown"), (3, "banana")]
-    cleaned_up("products", "name", "item_name")(db)
+    cleaned_up(db, "products", "name", "item_name")
 
 
 def create_after_start(db: DB) -> None:
@@ -260,7 +168,7 @@ CASES = [
     Case("set not null with default down sql",
          [("01_add_table", "version_schema: add_table\n" + REVIEWS % "true"),
           ("02_set_nullable", "version_schema: set_nullable\n" + set_not_null("reviews", "review", GOOD))],
-         default_down_after_start, cleaned_up("reviews", "review"), default_down_after_complete),
+         default_down_after_start, lambda db: cleaned_up(db, "reviews", "review"), default_down_after_complete),
     Case("set not null with user-supplied down sql",
          [("01_add_table", REVIEWS % "true"),
           ("02_set_nullable", set_not_null("reviews", "review", GOOD, "review || ' (from new column)'"))],
@@ -277,23 +185,25 @@ CASES = [
          [users("{name: name, type: text, nullable: true, check: {name: name_length, constraint: length(name) > 3}}"),
           NAME_NOT_NULL], check_kept("a", 1), None, check_kept("b", 2)),
     Case("setting a column to not null retains any unique constraints defined on the column",
-         [users("{name: name, type: text, nullable: true}", "serial"), SET_UNIQUE,
+         [users("{name: name, type: text, nullable: true}", id_type="serial"), SET_UNIQUE,
           ("03_set_not_null", set_not_null("users", "name", ANONYMOUS))],
          unique_after_start, None, unique_after_complete),
     Case("setting a column to not null retains any comment defined on the column",
-         [users("{name: name, type: text, nullable: true, comment: the name of the user}", "serial"), NAME_NOT_NULL],
+         [users("{name: name, type: text, nullable: true, comment: the name of the user}", id_type="serial"),
+          NAME_NOT_NULL],
          comment_after_start, None, comment_after_complete),
     Case("rename table, set not null", [ITEMS, ("02_multi_operation", """
 operations:
   - rename_table: {from: items, to: products}
 """ + not_null_op("products", "name", UNKNOWN.format("name"), "name"))],
-         rename_after_start, cleaned_up("items", "name"), rename_after_complete),
+         rename_after_start, lambda db: cleaned_up(db, "items", "name"), rename_after_complete),
     Case("rename table, rename column, set not null", [ITEMS, ("02_multi_operation", """
 operations:
   - rename_table: {from: items, to: products}
   - rename_column: {table: products, from: name, to: item_name}
 """ + not_null_op("products", "item_name", UNKNOWN.format("item_name"), "item_name"))],
-         rename_both_after_start, cleaned_up("items", "name", "item_name"), rename_both_after_complete),
+         rename_both_after_start, lambda db: cleaned_up(db, "items", "name", "item_name"),
+         rename_both_after_complete),
     Case("create table, set not null", [("01_multi_operation", """
 operations:
   - create_table:

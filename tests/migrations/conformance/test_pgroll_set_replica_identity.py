@@ -6,26 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from _pgroll import DB, Case, execute, params
+from _pgroll import DB, SERIAL_ID, Case, create_table, execute, params
 
 NOT_PORTED: dict[str, str] = {}
 
-USERS = ("01_add_table", """
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: varchar(255), nullable: false}
-""")
-USERS_UNIQUE_NAME = ("01_add_table", """
-operations:
-  - create_table:
-      name: users
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: varchar(255), unique: true}
-""")
+USERS = create_table("users", SERIAL_ID, "{name: name, type: varchar(255), nullable: false}")
+USERS_UNIQUE_NAME = create_table("users", SERIAL_ID, "{name: name, type: varchar(255), unique: true}")
 
 
 def set_identity(identity: str, table: str = "users", name: str = "02_set_replica_identity") -> tuple[str, str]:

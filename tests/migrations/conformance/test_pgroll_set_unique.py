@@ -10,24 +10,24 @@ import pytest
 from _pgroll import (
     CHECK_VIOLATION,
     DB,
+    DEPARTMENTS,
     NOT_NULL_VIOLATION,
+    SERIAL_ID,
     UNIQUE_VIOLATION,
     Case,
+    cleaned_up,
+    comment_kept,
+    create_table,
+    employees,
     execute,
+    foreign_key_kept,
+    items,
     params,
 )
 
-REVIEWS = ("01_add_table", """
-version_schema: add_table
-operations:
-  - create_table:
-      name: reviews
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: username, type: text, nullable: false}
-        - {name: product, type: text, nullable: false}
-        - {name: review, type: text, nullable: false}
-""")
+REVIEWS = create_table("reviews", SERIAL_ID, "{name: username, type: text, nullable: false}",
+                       "{name: product, type: text, nullable: false}",
+                       "{name: review, type: text, nullable: false}", version_schema="add_table")
 UNIQUE = ("02_set_unique", """
 version_schema: set_unique
 operations:
@@ -40,14 +40,7 @@ operations:
 
 
 def reviews(*columns: str) -> tuple[str, str]:
-    body = "\n".join(f"        - {c}" for c in ("{name: id, type: serial, pk: true}", *columns))
-    return ("01_add_table", f"""
-operations:
-  - create_table:
-      name: reviews
-      columns:
-{body}
-""")
+    return create_table("reviews", SERIAL_ID, *columns)
 
 
 def unique_on(column: str, name: str, table: str = "reviews", up: str | None = None, down: str | None = None
@@ -74,29 +67,6 @@ def index_named(db: DB, name: str) -> bool:
     return bool(db._run("SELECT 1 FROM pg_indexes WHERE schemaname = 'public' AND indexname = %s", (name,)))
 
 
-def shadow_of(db: DB, table: str, column: str) -> str:
-    """The physical name of Symphony's stand-in for `column` (pgroll's `_pgroll_new_<column>`)."""
-    found = [c for c in db.columns(table) if c.startswith("_symphony_") and column in c]
-    assert len(found) == 1, f"expected one stand-in column for {table}.{column}, found {found}"
-    return found[0]
-
-
-def foreign_key_on(db: DB, table: str, column: str) -> dict[str, Any] | None:
-    """The foreign key whose (single) column is `column` of the physical table: its name, validated, on delete
-    and on update; None if there is none."""
-    found = db._run(
-        "SELECT c.conname, c.convalidated, c.confdeltype, c.confupdtype FROM pg_constraint c JOIN pg_attribute a "
-        "ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] WHERE c.conrelid = %s::regclass AND c.contype = 'f' "
-        "AND a.attname = %s", (f'public."{table}"', column))
-    if not found:
-        return None
-    return dict(zip(("name", "validated", "on_delete", "on_update"), found[0], strict=True))
-
-
-def cleaned_up(db: DB) -> None:
-    assert db.leftovers() == []
-
-
 # ------------------------------------------------------------------ set unique with default down sql
 def default_down_after_start(db: DB) -> None:
     assert index_named(db, "reviews_review_unique")
@@ -108,8 +78,7 @@ def default_down_after_start(db: DB) -> None:
 
 def default_down_after_rollback(db: DB) -> None:
     assert not index_named(db, "reviews_review_unique")
-    assert not db.duplicate_of("reviews", "review")
-    assert db.leftovers() == []
+    cleaned_up(db, "reviews", "review")
 
 
 def default_down_after_complete(db: DB) -> None:
@@ -140,39 +109,9 @@ def default_after_complete(db: DB) -> None:
         {"id": 2, "username": "anonymous", "product": "banana", "review": "bent"}]
 
 
-DEPARTMENTS = ("01_add_departments_table", """
-operations:
-  - create_table:
-      name: departments
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text}
-""")
-EMPLOYEES = ("02_add_employees_table", """
-operations:
-  - create_table:
-      name: employees
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: text}
-        - name: department_id
-          type: integer
-          nullable: true
-          references: {name: fk_employee_department, table: departments, column: id, on_delete: SET NULL}
-""")
-
-
-def fk_after_start(db: DB) -> None:
-    # pgroll: a validated copy of the foreign key, ON DELETE SET NULL, on the new column
-    copy = foreign_key_on(db, "employees", shadow_of(db, "employees", "department_id"))
-    assert copy is not None and copy["name"] != "fk_employee_department"
-    assert (copy["validated"], copy["on_delete"], copy["on_update"]) == (True, "n", "a")
-
-
-def fk_after_complete(db: DB) -> None:
-    fk = db.constraint("employees", "fk_employee_department")
-    assert fk is not None and fk["kind"] == "f"
-    assert (fk["validated"], fk["on_delete"], fk["on_update"]) == (True, "n", "a")
+EMPLOYEES = employees("SET NULL", nullable=True)
+# pgroll: a validated copy of the foreign key, ON DELETE SET NULL, on the new column
+fk_after_start, fk_after_complete = foreign_key_kept("employees", "department_id", "fk_employee_department", "n")
 
 
 def check_after_start(db: DB) -> None:
@@ -187,26 +126,12 @@ def not_null_kept(db: DB) -> None:
     db.insert_fails("02_set_unique", "reviews", {"product": "apple", "review": "awesome"}, NOT_NULL_VIOLATION)
 
 
-def comment_after_start(db: DB) -> None:
-    assert db.column_comment("reviews", shadow_of(db, "reviews", "username")) == "the name of the user"
-
-
-def comment_after_complete(db: DB) -> None:
-    assert db.column_comment("reviews", "username") == "the name of the user"
-
-
+comment_after_start, comment_after_complete = comment_kept("reviews", "username", "the name of the user")
 SET_USERNAME_UNIQUE = ("02_set_unique", unique_on("username", "reviews_username_unique", up="username",
                                                   down="username"))
 
 # ------------------------------------------------------------------ with other operations in the migration
-ITEMS = ("01_create_table", """
-operations:
-  - create_table:
-      name: items
-      columns:
-        - {name: id, type: serial, pk: true}
-        - {name: name, type: varchar(255), nullable: true}
-""")
+ITEMS = items("serial")
 RENAME_TABLE_UNIQUE = ("02_multi_operation", """
 operations:
   - rename_table: {from: items, to: products}
