@@ -37,7 +37,7 @@ services:
     image: registry.example.com/ledger:1
     schema: latest
     depends_on: [db]
-    env: {{DATABASE_URL: "${{db.url}}", APP_VERSION: "{version}", TALLY_FILE: "{tally}"}}
+    env: {{DATABASE_URL: "${{db.url}}", APP_VERSION: "{version}", TALLY_FILE: "{tally}", RELEASE: "{release}"}}
   web:
     run: python app.py
     source: ./app

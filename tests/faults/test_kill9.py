@@ -67,3 +67,16 @@ def test_a_deploy_with_a_migration_killed_in_its_backfill_then_up_converges(stac
     found = stack.converged(acked)
     assert_converged(found)
     assert found["migrations"]["02_v2"] in ("active", "complete")
+
+
+def test_after_everything_is_killed_the_jobs_wait_for_the_database_to_finish_its_recovery(stack):
+    """Everything killed with WAL to replay, and changes waiting for the job and the app: the database the
+    new agent restarts must be taking connections before the setup job runs (bench/faults.py once saw a
+    setup job fail with 'connection refused' after a kill of everything mid-deploy; not reproduced here)."""
+    stack.ok("up")
+    with psycopg.connect(stack.url(), autocommit=True) as conn:  # WAL to replay: recovery takes a while
+        conn.execute("INSERT INTO entries (account, amount) SELECT 'seed' || g, '1.00' FROM generate_series(1, 400000) g")
+    kill(stack.victims("all", None))
+    stack.write(version=1, release="b")  # the setup job and the app have changes to apply
+    found = stack.converged([])
+    assert_converged(found)
