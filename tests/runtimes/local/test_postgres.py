@@ -215,3 +215,30 @@ def test_every_committed_row_survives_a_kill_9_of_the_postmaster_under_write_loa
         present = {r[0] for r in conn.execute("SELECT id FROM acked")}
     lost = sorted(set(acked) - present)
     assert lost == [], f"{len(lost)} acknowledged rows lost, e.g. {lost[:5]}"
+
+
+def test_an_initdb_or_a_destroy_cut_short_leaves_nothing_the_next_apply_trips_on(runtime):
+    """Found by bench/faults.py: a destroy killed half-way left data/ half-deleted, and the next up failed
+    in initdb ("exists but is not empty"). A volume is now renamed aside before it is deleted, and initdb
+    builds in a folder of its own, renamed to data/ once whole."""
+    volumes = runtime.layout.volumes
+    volumes.mkdir(parents=True, exist_ok=True)
+    aside = volumes / ".deleting-db-1"  # what a destroy killed after its rename leaves
+    (aside / "data" / "base").mkdir(parents=True)
+    building = runtime.layout.volume("db") / "data.initdb"  # what an initdb killed half-way leaves
+    (building / "global").mkdir(parents=True)
+    out = runtime.ensure_postgres(Deployment("db", "postgres", "h", postgres=_spec()), _events)
+    with psycopg.connect(out["url"]) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert not aside.exists() and not building.exists()
+
+
+def test_a_data_folder_that_is_not_a_cluster_is_never_initdb_ed_over(runtime):
+    data = pg.data_dir(runtime.layout.volume("db"))
+    data.mkdir(parents=True)
+    (data / "base").mkdir()
+    (data / "precious").write_text("a damaged cluster someone may still recover")
+    with pytest.raises(RuntimeFailure, match="holds files but is not a PostgreSQL cluster") as err:
+        runtime.ensure_postgres(Deployment("db", "postgres", "h", postgres=_spec()), _events)
+    assert "mv " in str(err.value)
+    assert (data / "precious").read_text() == "a damaged cluster someone may still recover"

@@ -179,10 +179,15 @@ def initdb(volume: Path, bindir: Path, user: str | None, superuser: str, passwor
         fh.write(password + "\n")
     if pw:
         os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+    # initdb writes into a folder of its own, renamed to data/ once whole: a crash half-way leaves no data/
+    # that looks like a cluster, only this folder, which the next initdb removes (it never held data).
+    building = volume / "data.initdb"
+    if building.exists():
+        shutil.rmtree(building)
     argv = [
         str(bindir / "initdb"),
         "-D",
-        str(data_dir(volume)),
+        str(building),
         "-U",
         superuser,
         f"--pwfile={pwfile}",
@@ -196,10 +201,22 @@ def initdb(volume: Path, bindir: Path, user: str | None, superuser: str, passwor
         pwfile.unlink(missing_ok=True)
     if proc.returncode != 0:
         raise RuntimeFailure(f"initdb failed in {volume}: {(proc.stderr or proc.stdout).strip()[-500:]}")
-    conf = data_dir(volume) / "postgresql.conf"
+    conf = building / "postgresql.conf"
     with conf.open("a") as fh:
         fh.write(f"\n# Settings managed by Symphony\ninclude_if_exists = '{CONF_NAME}'\n")
+    os.rename(building, data_dir(volume))
     return proc.stdout
+
+
+def check_not_foreign(volume: Path) -> None:
+    """Refuse to initdb over a data folder that holds something but is no cluster (no PG_VERSION): it may be
+    a damaged cluster someone can still recover, so it is never overwritten."""
+    data = data_dir(volume)
+    if data.is_dir() and not is_initialized(volume) and any(data.iterdir()):
+        raise RuntimeFailure(
+            f"{data} holds files but is not a PostgreSQL cluster (no PG_VERSION): Symphony will not initdb over it",
+            fix=f"if it is what a crash left, move it away (mv {data} {data}.broken) and apply again; "
+                "else restore the volume from a backup")
 
 
 def write_config(volume: Path, port: int, bind: str, settings: dict[str, str], user: str | None) -> bool:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # loaded where needed: a plan needs neither (the CLI starts f
     from symphony.runtimes.local.migrator import LocalMigrator
 
 HEALTHY_DEADLINE = 60.0
+DELETING = ".deleting-"  # a volume a destroy renamed aside before deleting it
 BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 VOLUME_META = "symphony-volume.json"
 
@@ -229,7 +230,9 @@ class LocalRuntime:
         pg.check_reachable(self.layout.volumes, user)
         password = pg.read_password(self.layout.secret(f"{name}.password"))
         meta = self._volume_meta(name)
+        self._clear_deleted_volumes()
         if not pg.is_initialized(volume):
+            pg.check_not_foreign(volume)
             events(name, f"initdb PostgreSQL {spec.version} into {volume}")
             pg.initdb(volume, bindir, user, spec.user, password)
             meta = {}
@@ -374,15 +377,26 @@ class LocalRuntime:
         return [str(p) for p in removed]
 
     def destroy_volumes(self, names: list[str], events: Events) -> list[Path]:
+        """Each volume is first renamed aside (at once, as one step) and then deleted: a crash half-way
+        leaves no half-deleted volume where the next initdb would find it, only the renamed folder, which
+        the next command removes."""
         removed = []
         for name in names:
             vol = self.layout.volume(name)
             if vol.exists():
-                shutil.rmtree(vol)
+                aside = vol.with_name(f"{DELETING}{name}-{time.time_ns()}")
+                os.rename(vol, aside)
+                shutil.rmtree(aside)
                 removed.append(vol)
                 events(name, f"deleted volume {vol}")
             self.layout.secret(f"{name}.password").unlink(missing_ok=True)
         return removed
+
+    def _clear_deleted_volumes(self) -> None:
+        """Finish the deletion of volumes a crashed destroy had renamed aside."""
+        if self.layout.volumes.exists():
+            for aside in self.layout.volumes.glob(f"{DELETING}*"):
+                shutil.rmtree(aside, ignore_errors=True)
 
     def destroy_all(self) -> None:
         """Remove everything under .symphony except the state (and its lock)."""
