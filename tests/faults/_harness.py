@@ -171,6 +171,8 @@ class Stack:
         found: dict[str, Any] = {"up_exit": up.returncode, "converge_s": round(time.time() - started, 1)}
         if up.returncode != 0:
             found["up_output"] = (up.stdout + up.stderr)[-1500:]
+            with contextlib.suppress(OSError):
+                found["db_log"] = (self.home / "logs" / "db.log").read_text()[-2000:]
             return found
         found["plan_exit"] = self.run("plan", "--detailed-exitcode").returncode
         try:
