@@ -11,7 +11,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,35 @@ def _schema_of(objects: list[dict[str, Any]]) -> dict[str, str]:
     return {}
 
 
+class _Guarded:
+    """The store's connection: a write that SQLite cannot make (a full disk, a read-only folder, an I/O
+    error) is a StateError naming the file, not a traceback. SQLite keeps the store as it was before the
+    write, so the next command finds consistent state."""
+
+    def __init__(self, path: Path, db: sqlite3.Connection) -> None:
+        self.path, self.db = path, db
+
+    def _fail(self, exc: sqlite3.Error) -> StateError:
+        full = "full" in str(exc).lower()
+        return StateError(f"cannot write the state store {self.path}: {exc}",
+                          fix="free some disk space and run the command again; what is stored is as it was"
+                          if full else "check the disk and the folder's permissions; what is stored is as it was")
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.OperationalError as exc:
+            if "database is locked" in str(exc):
+                raise
+            raise self._fail(exc) from None
+
+    def executescript(self, sql: str) -> sqlite3.Cursor:
+        return self.db.executescript(sql)
+
+    def close(self) -> None:
+        self.db.close()
+
+
 class StateStore:
     """Reads and writes a stack's state. Writers must hold the StackLock."""
 
@@ -108,7 +137,7 @@ class StateStore:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(path, timeout=10, isolation_level=None)
+            self._db = _Guarded(path, sqlite3.connect(path, timeout=10, isolation_level=None))
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
@@ -162,9 +191,15 @@ class StateStore:
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            with suppress(StateError, sqlite3.Error):  # a failed write may have ended the transaction
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except StateError:
+            with suppress(StateError, sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise
 
     # resources ---------------------------------------------------------------------------------
     def resources(self) -> dict[str, Resource]:
