@@ -242,3 +242,28 @@ def test_a_data_folder_that_is_not_a_cluster_is_never_initdb_ed_over(runtime):
         runtime.ensure_postgres(Deployment("db", "postgres", "h", postgres=_spec()), _events)
     assert "mv " in str(err.value)
     assert (data / "precious").read_text() == "a damaged cluster someone may still recover"
+
+
+def test_an_initdb_left_running_by_a_killed_symphony_is_stopped_before_its_folder_is_reused(runtime):
+    """Found by bench/faults.py: `up` killed during initdb; initdb (a child, not killed with it) went on
+    writing while the next `up` removed its folder: 'Directory not empty', 'No such file or directory'."""
+    import subprocess
+
+    import psutil
+
+    volume = runtime.layout.volume("db")
+    volume.mkdir(parents=True)
+    user = pg.run_as_user() if os.geteuid() == 0 else None
+    if user:
+        os.chown(volume, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
+    orphan = subprocess.Popen([str(pg.find_bindir(15) / "initdb"), "-D", str(volume / "data.initdb"), "-U", "x",
+                               "--auth=trust"], user=user, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        out = runtime.ensure_postgres(Deployment("db", "postgres", "h", postgres=_spec()), _events)
+        with psycopg.connect(out["url"]) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert orphan.poll() is not None or not psutil.pid_exists(orphan.pid)
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+        orphan.wait(timeout=10)

@@ -182,6 +182,7 @@ def initdb(volume: Path, bindir: Path, user: str | None, superuser: str, passwor
     # initdb writes into a folder of its own, renamed to data/ once whole: a crash half-way leaves no data/
     # that looks like a cluster, only this folder, which the next initdb removes (it never held data).
     building = volume / "data.initdb"
+    _stop_orphans(building)
     if building.exists():
         shutil.rmtree(building)
     argv = [
@@ -206,6 +207,21 @@ def initdb(volume: Path, bindir: Path, user: str | None, superuser: str, passwor
         fh.write(f"\n# Settings managed by Symphony\ninclude_if_exists = '{CONF_NAME}'\n")
     os.rename(building, data_dir(volume))
     return proc.stdout
+
+
+def _stop_orphans(building: Path) -> None:
+    """An initdb whose Symphony was killed goes on writing into its folder (a child is not killed with its
+    parent): stop it, and what it started, before the folder is removed. It never held data."""
+    mine = str(building)
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if any(mine in arg for arg in proc.info["cmdline"] or []) or Path(proc.cwd()) == building:
+                found.append(proc)
+    for proc in found:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(found, timeout=10)
 
 
 def check_not_foreign(volume: Path) -> None:
