@@ -70,3 +70,12 @@ def test_missing_spec_file_is_reported(workdir):
 
     sym = Symphony(workdir)
     _assert_clean_error(sym.run("plan"), "symphony.yaml")
+
+
+def test_an_argument_too_long_for_the_system_is_a_clear_error(make_stack):
+    """Found by bench/fuzz.py: a first argument longer than a file name may be was an OSError traceback in
+    the commands that take [STACK] SERVICE (backup, restore, migrate)."""
+    sym = make_stack(basic_spec(free_port()))
+    for command in ("backup", "restore", "migrate"):
+        proc = sym.run(command, "x" * 100_000, "db", "x")
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (command, proc.stderr[-500:])

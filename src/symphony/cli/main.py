@@ -245,7 +245,13 @@ def _split_stack(args: tuple[str, ...], usage: str) -> tuple[str, tuple[str, ...
     """[STACK] ARGS...: the first argument is the stack when it is a folder or a spec file."""
     from pathlib import Path
 
-    if args and (Path(args[0]).is_dir() or args[0].endswith((".yaml", ".yml"))):
+    def is_dir(text: str) -> bool:
+        try:
+            return Path(text).is_dir()
+        except (OSError, ValueError):  # a name too long for the system: not a folder of ours
+            return False
+
+    if args and (is_dir(args[0]) or args[0].endswith((".yaml", ".yml"))):
         return args[0], args[1:]
     return ".", args
 
