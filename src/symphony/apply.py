@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING
 
 from symphony import coordination
 from symphony.desired import deployment, deployment_from_config, known_outputs
-from symphony.errors import ApplyError, PlanError, SymphonyError
+from symphony.errors import ApplyError, PlanError, RuntimeFailure, SymphonyError
 from symphony.graph import Graph
 from symphony.migrations.versions import service_schemas
 from symphony.plan import Change, Plan
 from symphony.runtimes.base import MIGRATION_KEYS, SECRET_OUTPUTS, Applied, Deployment, Events, Runtime, Step
 from symphony.spec import Stack
 from symphony.state import Resource, StateStore
+
+READY_DEADLINE = 120.0  # how long a step waits for a dependency that is still starting
 
 if TYPE_CHECKING:  # the migration models load only where migrations are read
     from symphony.migrations.model import Migration
@@ -94,6 +96,7 @@ class _Walk:
         self.hashes: dict[str, str | None] = {}  # the resolved config hash of each step, once it starts
         self.started: dict[str, list[str]] = {}  # database -> migrations this apply started
         self._found: dict[str, coordination.Migrations] = {}  # database -> what it has (see _migrations)
+        self._unchanged = {c.service for c in plan.changes if c.is_noop}
 
     def run(self) -> None:
         result = self.result
@@ -163,6 +166,7 @@ class _Walk:
         """One step, in a worker thread (no state writes here)."""
         svc = self.stack.services[change.service]
         prior = self.resources.get(svc.name)
+        self._await_dependencies(svc.name)
         if change.action == "rollback":
             dep = deployment_from_config(svc.name, svc.kind, change.config, self.outputs)
         else:
@@ -192,6 +196,29 @@ class _Walk:
         except Exception as exc:
             raise _StepFailed(exc, applied, dep, coordination.closed_by_failed_start(found, migrator)) from exc
         return _Done(applied, dep, started, found.migrations)
+
+    def _await_dependencies(self, name: str) -> None:
+        """A dependency with nothing to change may still be starting: a database the agent restarted after
+        a crash replays its WAL before it takes connections. Its users wait while it is `starting`, as they
+        would have waited for its own step (found by tests/faults: a setup job into 'connection refused')."""
+        waiting = {d for d in self.graph.dependencies(name)
+                   if d in self._unchanged and self.stack.services[d].kind != "job"}
+        if not waiting:
+            return
+        deadline = time.time() + READY_DEADLINE
+        told = False
+        while True:
+            seen = self.runtime.observe(self.resources)
+            late = {d: seen[d].state for d in sorted(waiting) if d in seen and seen[d].state == "starting"}
+            if not late:
+                return
+            if time.time() > deadline:
+                raise RuntimeFailure(f"{name} needs {', '.join(late)}, still starting after {READY_DEADLINE:.0f}s",
+                                     fix=f"see 'symphony logs {next(iter(late))}'")
+            if not told:
+                self.events(name, f"waiting for {', '.join(late)} to finish starting")
+                told = True
+            time.sleep(0.2)
 
     def _migrations(self, db: str) -> coordination.Migrations:
         """What database `db` has, read once per walk phase: the steps of its users run after its own step
