@@ -14,12 +14,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 import psycopg
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LEDGER = ROOT / "tests" / "fixtures" / "ledger"
@@ -239,3 +241,18 @@ def kill(pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    """A fresh fault stack in a temp folder of its own; brought down, its processes killed by pid and the
+    folder removed afterwards, even when the test fails. Test modules import it by name."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="symphony-faults-"))
+    s = Stack(folder / "stack")
+    try:
+        yield s
+    finally:
+        s.destroy()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -5,15 +5,10 @@ nothing running or half-made behind."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import psycopg
 import pytest
-from _harness import Stack
+from _harness import stack as stack  # noqa: F401 (the fixture, by its name)
 from conftest import free_port
 
 SPEC = """\
@@ -59,15 +54,6 @@ def test_a_release_that_never_becomes_healthy_in_time_is_rolled_back_under_load(
     assert stragglers == [], "the failed release's processes are still running"
 
 
-@pytest.fixture
-def stack() -> Iterator[Stack]:
-    folder = Path(tempfile.mkdtemp(prefix="symphony-fails-"))
-    s = Stack(folder / "stack")
-    try:
-        yield s
-    finally:
-        s.destroy()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 FAILS_HALF_WAY = """

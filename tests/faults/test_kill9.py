@@ -4,27 +4,10 @@ The small cases of bench/faults.py, which runs them at random moments, many time
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-
 import psycopg
-import pytest
-from _harness import Stack, Writer, kill
+from _harness import Writer, kill
+from _harness import stack as stack  # noqa: F401 (the fixture, by its name)
 from conftest import wait_until
-
-
-@pytest.fixture
-def stack() -> Iterator[Stack]:
-    folder = Path(tempfile.mkdtemp(prefix="symphony-faults-"))
-    s = Stack(folder / "stack")
-    try:
-        yield s
-    finally:
-        s.destroy()
-        import shutil
-
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def assert_converged(found: dict) -> None:
