@@ -8,13 +8,21 @@ R1  For each scenario (a first `up`, a `deploy` with a rollout, a deploy with a 
     switch, an app instance, or all of them at once), then run one `symphony up` and check: exit 0,
     `plan --detailed-exitcode` 0, the service serving, the migration state consistent, no orphaned
     process, no acknowledged row lost.
-R4  --races times: two or three of `apply -y`, `deploy`, `rollback web --yes`, `down` started at once on
-    a running stack: every command either ran or was refused at once naming the holder; the state
-    database passes PRAGMA integrity_check; then one `up` converges as in R1.
+R3  --failing times each: a release that crashes, hangs, fails its health check, or becomes healthy only
+    after its deadline, and a migration whose `up` fails half-way through its backfill (60,000 rows), under
+    load (tests/faults/_failing.py): rolled back by itself, 0 failed requests, nothing left running or
+    half-made, the old spec plans clean.
+R4  --races times: two or three of `apply -y`, `deploy`, `rollback web --yes`, `down` on a running stack
+    with a change to roll out; every other trial, one holds the lock first and the others are started
+    while it does (exactly one runs, the others are refused at once naming its pid), the rest are all
+    started at the same moment (each runs or is refused at once naming one that ran). The state database
+    passes PRAGMA integrity_check; then one `up` converges as in R1 (see race()).
 
 Prints one JSON object (progress on stderr):
 
-    .venv/bin/python bench/faults.py [--trials 50] [--races 100] [--only SCENARIO,...] [--seed N]
+    .venv/bin/python bench/faults.py [--trials 50] [--failing 10] [--races 100] [--only SCENARIO,...] [--seed N]
+
+SCENARIO is one of up, deploy, deploy_migration, rollback, down, destroy (R1), failing (R3), race (R4).
 """
 
 from __future__ import annotations
@@ -22,10 +30,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sqlite3
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests" / "faults")]
 
 import psycopg  # noqa: E402
+from _failing import RELEASES, failing_migration, failing_release  # noqa: E402
 from _harness import VICTIMS, Stack, Writer, kill  # noqa: E402
 
 SCENARIOS = ("up", "deploy", "deploy_migration", "rollback", "down", "destroy")
@@ -89,6 +102,25 @@ class Scenario:
         s.write(version=2, release="b")
 
 
+class Lines:
+    """The command's output, read as it comes, so a trial can say in which step the kill fell."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self.thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self.thread.start()
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        for line in proc.stdout or []:
+            self.lines.append(line.strip())
+
+    def last(self) -> str:
+        """The last step the command had reported, its timing and numbers taken out (e.g. 'db: backup')."""
+        if not self.lines:
+            return "(before any output)"
+        return re.sub(r"\d+(\.\d+)?", "N", re.sub(r"^\s*[\d.]+s\s+", "", self.lines[-1]))[:70]
+
+
 def trial(scenario: Scenario, duration: float | None, rnd: random.Random) -> dict[str, Any]:
     s = scenario.stack
     command = scenario.prepare()
@@ -97,6 +129,7 @@ def trial(scenario: Scenario, duration: float | None, rnd: random.Random) -> dic
     victim = rnd.choice(VICTIMS)
     started = time.time()
     proc = s.start(*command)
+    lines = Lines(proc)
     if duration is None:  # the calibration run: no kill, how long the command takes
         proc.wait(timeout=900)
         took = time.time() - started
@@ -107,6 +140,7 @@ def trial(scenario: Scenario, duration: float | None, rnd: random.Random) -> dic
         time.sleep(0.01)
     pids = s.victims(victim, proc)
     kill(pids)
+    phase = lines.last()
     if victim not in ("cli", "all"):
         proc.wait(timeout=900)  # the command goes on, and may fail or recover by itself
     else:
@@ -116,32 +150,86 @@ def trial(scenario: Scenario, duration: float | None, rnd: random.Random) -> dic
     if command[0] == "destroy":
         acked = []  # destroy deletes the data on purpose: only convergence is checked
     found = s.converged(acked)
-    return {"victim": victim, "at_s": round(at, 2), "killed": len(pids), "command_exit": proc.returncode,
+    return {"victim": victim, "at_s": round(at, 2), "phase": phase, "killed": len(pids), "command_exit": proc.returncode,
             "acked": len(acked), **found}
 
 
-def race(stack: Stack, rnd: random.Random) -> dict[str, Any]:
+COMMANDS = (("apply", "-y"), ("deploy",), ("rollback", "web", "--yes"), ("down",))
+AT_ONCE_S = 5.0  # a refusal comes at once: the process exits within this long of its start (Python's start included)
+
+
+def race(stack: Stack, rnd: random.Random, held: bool, release: str) -> dict[str, Any]:
+    """Two or three commands that change the stack, on a running stack with a change to make.
+
+    held: the first command (apply or deploy, which have the change to roll out) is started alone; once it
+    holds the lock (its pid is in the lock file) the others are started at once. Strictly, exactly one
+    runs: each other one is refused within AT_ONCE_S naming the first's pid, and the first still held the
+    lock when the last of them exited (else the trial is inconclusive and says so).
+    at once: all are started at the same moment. Each either ran or was refused within AT_ONCE_S naming the
+    pid of one that ran; at least one ran.
+    Both: the state database passes PRAGMA integrity_check, and one `up` converges as in R1."""
     stack.ok("up", timeout=600)
-    commands = rnd.sample([["apply", "-y"], ["deploy"], ["rollback", "web", "--yes"], ["down"]], rnd.choice([2, 3]))
-    stack.write(version=Scenario("deploy", stack).version(), release=rnd.choice("ab"))
-    procs = [stack.start(*c) for c in commands]
-    outs = [(c, p.communicate(timeout=900)[0], p.returncode) for c, p in zip(commands, procs, strict=True)]
+    if held:
+        first = list(rnd.choice(COMMANDS[:2]))
+        others = rnd.sample([list(c) for c in COMMANDS if list(c) != first], rnd.choice([1, 2]))
+        commands = [first, *others]
+    else:
+        commands = [list(c) for c in rnd.sample(COMMANDS, rnd.choice([2, 3]))]
+    stack.write(version=Scenario("deploy", stack).version(), release=release)
+    lock = stack.home / "lock"
+    procs: list[subprocess.Popen[str]] = []
+    starts: list[float] = []
+    inconclusive = False
+    if held:
+        procs.append(stack.start(*commands[0]))
+        starts.append(time.time())
+        deadline = time.time() + 60
+        while f"pid {procs[0].pid}," not in _read(lock) and procs[0].poll() is None and time.time() < deadline:
+            time.sleep(0.005)
+    for c in commands[len(procs):]:
+        procs.append(stack.start(*c))
+        starts.append(time.time())
+    outs: list[tuple[list[str], str, int, float]] = []
+    for c, p, t0 in zip(commands[1:] if held else commands, procs[1:] if held else procs,
+                        starts[1:] if held else starts, strict=True):
+        out = p.communicate(timeout=900)[0]
+        outs.append((c, out, p.returncode, time.time() - t0))
+    if held:
+        still_holding = f"pid {procs[0].pid}," in _read(lock)
+        inconclusive = not still_holding
+        out = procs[0].communicate(timeout=900)[0]
+        outs.insert(0, (commands[0], out, procs[0].returncode, time.time() - starts[0]))
     refused = [o for o in outs if "locked by another symphony command" in o[1]]
-    unnamed = [o for o in refused if "(pid " not in o[1]]
+    ran_pids = {p.pid for p, o in zip(procs, outs, strict=True) if o not in refused}
+    named = [o for o in refused if any(f"pid {pid}," in o[1] for pid in ran_pids)]
+    slow = [o for o in refused if o[3] > AT_ONCE_S or o[2] != 2]
     with sqlite3.connect(stack.home / "state.db") as db:
         integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
     found = stack.converged([])
-    return {"commands": [" ".join(c) for c in commands], "ran": len(outs) - len(refused), "refused": len(refused),
-            "refused_without_holder": len(unnamed), "integrity": integrity,
-            "ok": found.get("ok", False) and integrity == "ok" and not unnamed and len(outs) - len(refused) >= 1,
+    ran = len(outs) - len(refused)
+    strict = (ran == 1 and outs[0] not in refused) if held and not inconclusive else ran >= 1
+    return {"mode": "held" if held else "at once", "commands": [" ".join(c) for c in commands], "ran": ran,
+            "refused": len(refused), "refused_naming_holder": len(named), "refused_late_or_not_exit_2": len(slow),
+            "refusal_s": max((o[3] for o in refused), default=0), "inconclusive": inconclusive,
+            "integrity": integrity,
+            "ok": (found.get("ok", False) and integrity == "ok" and strict and len(named) == len(refused)
+                   and not slow),
             **{k: v for k, v in found.items() if k != "ok"}}
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--races", type=int, default=100)
-    parser.add_argument("--only", default=",".join(SCENARIOS) + ",race")
+    parser.add_argument("--failing", type=int, default=10, help="R3 trials of each failing release and migration")
+    parser.add_argument("--only", default=",".join(SCENARIOS) + ",failing,race")
     parser.add_argument("--seed", type=int, default=random.randrange(2**32))
     args = parser.parse_args()
     rnd = random.Random(args.seed)
@@ -164,17 +252,37 @@ def main() -> None:
             results["scenarios"][name] = summary(runs, calibration)
         finally:
             stack.destroy()
+    if "failing" in chosen:
+        folder = Path(tempfile.mkdtemp(prefix="symphony-faults-failing-"))
+        stack = Stack(folder / "stack")
+        try:
+            for kind in [*RELEASES, "migration"]:
+                runs = []
+                for i in range(args.failing):
+                    r = failing_migration(stack, i + 1) if kind == "migration" else failing_release(stack, kind)
+                    runs.append(r)
+                    log(f"failing {kind} {i + 1}/{args.failing}: {r['requests']} requests, {r['failed']} failed -> "
+                        f"{'ok' if r['ok'] else 'FAILED ' + json.dumps(r)[:600]}")
+                results["scenarios"][f"failing_{kind}"] = {
+                    **summary(runs, None), "requests": sum(r["requests"] for r in runs),
+                    "failed_requests": sum(r["failed"] for r in runs)}
+        finally:
+            stack.destroy()
     if "race" in chosen:
         folder = Path(tempfile.mkdtemp(prefix="symphony-faults-race-"))
         stack = Stack(folder / "stack")
         try:
             runs = []
             for i in range(args.races):
-                r = race(stack, rnd)
+                r = race(stack, rnd, held=i % 2 == 0, release="ba"[(i // 2) % 2])
                 runs.append(r)
-                log(f"race {i + 1}/{args.races}: {r['commands']} ran {r['ran']} refused {r['refused']} -> "
+                log(f"race {i + 1}/{args.races} ({r['mode']}): {r['commands']} ran {r['ran']} refused {r['refused']} -> "
                     f"{'ok' if r['ok'] else 'FAILED ' + json.dumps(r)[:600]}")
-            results["scenarios"]["race"] = summary(runs, None)
+            results["scenarios"]["race"] = {
+                **summary(runs, None), "held": sum(1 for r in runs if r["mode"] == "held"),
+                "held_inconclusive": sum(1 for r in runs if r["inconclusive"]),
+                "ran_histogram": dict(Counter(f"{r['mode']}: {r['ran']} ran, {r['refused']} refused" for r in runs)),
+                "max_refusal_s": max((r["refusal_s"] for r in runs), default=0)}
         finally:
             stack.destroy()
     print(json.dumps(results, indent=2))
@@ -187,6 +295,7 @@ def summary(runs: list[dict[str, Any]], calibration: dict[str, Any] | None) -> d
         "rows_lost": sum(r.get("lost_rows", 0) for r in runs),
         "max_converge_s": max((r.get("converge_s", 0) for r in runs), default=0),
         "command_s": calibration["seconds"] if calibration else None,
+        "killed_during": dict(Counter(r["phase"] for r in runs if "phase" in r).most_common(12)),
         "failures": [r for r in runs if not r.get("ok")][:10],
     }
 

@@ -41,7 +41,7 @@ services:
     depends_on: [db]
     env: {{DATABASE_URL: "${{db.url}}", APP_VERSION: "{version}", TALLY_FILE: "{tally}", RELEASE: "{release}"}}
   web:
-    run: python app.py
+    run: {run}
     source: ./app
     image: registry.example.com/ledger:1
     port: {port}
@@ -50,7 +50,7 @@ services:
     replicas: 2
     stop_grace: 3s
     depends_on: [setup]
-    rollout: {{min_healthy: 1s, healthy_deadline: 30s, drain: 1s}}
+    rollout: {{min_healthy: 1s, healthy_deadline: {deadline}, drain: 1s}}
     env: {{DATABASE_URL: "${{db.url}}", APP_VERSION: "{version}", RELEASE: "{release}"}}
 """
 VICTIMS = ("cli", "agent", "postgres", "haproxy", "app", "all")
@@ -77,9 +77,10 @@ class Stack:
         self.write(version=1)
 
     # ------------------------------------------------------------------ the spec
-    def write(self, version: int, release: str = "a") -> None:
+    def write(self, version: int, release: str = "a", run: str = "python app.py", deadline: str = "30s") -> None:
         (self.folder / "symphony.yaml").write_text(SPEC.format(port=self.port, version=version, release=release,
-                                                               tally=self.folder / "tally.txt"))
+                                                               tally=self.folder / "tally.txt", run=run,
+                                                               deadline=deadline))
 
     def add_migration(self, name: str) -> None:
         shutil.copy(MIGRATIONS / f"{name}.yaml", self.folder / "migrations" / f"{name}.yaml")
