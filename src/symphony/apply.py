@@ -200,9 +200,11 @@ class _Walk:
     def _await_dependencies(self, name: str) -> None:
         """A dependency with nothing to change may still be starting: a database the agent restarted after
         a crash replays its WAL before it takes connections. Its users wait while it is `starting`, as they
-        would have waited for its own step (found by tests/faults: a setup job into 'connection refused')."""
-        waiting = {d for d in self.graph.dependencies(name)
-                   if d in self._unchanged and self.stack.services[d].kind != "job"}
+        would have waited for its own step (found by tests/faults: a setup job into 'connection refused').
+        Only those the plan saw starting are watched: the others were up, and nothing of this apply stops
+        them."""
+        waiting = {d for d in self.graph.dependencies(name) if d in self._unchanged and d in self.plan.starting
+                   and self.stack.services[d].kind != "job"}
         if not waiting:
             return
         deadline = time.time() + READY_DEADLINE

@@ -63,6 +63,7 @@ class Plan:
     changes: list[Change]
     targets: list[str] = field(default_factory=list)
     migrations: list[dict[str, Any]] = field(default_factory=list)  # schema changes, per database service
+    starting: list[str] = field(default_factory=list)  # observed still starting (apply waits for these)
 
     @property
     def actionable(self) -> list[Change]:
@@ -139,7 +140,8 @@ def make_plan(
             gone = runtime.plan_delete(name, prior)
             if gone is not None:
                 changes[name] = _change(name, prior.kind if prior else "service", gone, {}, None, None)
-    return Plan(stack.name, list(changes.values()), sorted(targets or []), schema_changes)
+    starting = sorted(n for n, o in observed.items() if o.state == "starting")
+    return Plan(stack.name, list(changes.values()), sorted(targets or []), schema_changes, starting)
 
 
 def _change(name: str, kind: str, planned: Planned, config: dict[str, Any], config_hash: str | None,

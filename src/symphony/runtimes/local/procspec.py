@@ -36,6 +36,10 @@ class ProcSpec:
     stop_grace: float = 10.0
     schedule: str | None = None
     service: str | None = None  # for an instance (name "api.3"): the service it belongs to
+    signal_group: bool = True  # stop signals go to its process group; False: to the leader only (a
+    # postmaster shuts its own backends down, in order)
+    stale_lock: str | None = None  # a PostgreSQL data folder whose postmaster.pid a killed run leaves behind:
+    # cleared before each start when no postmaster holds it (see postgres.clear_stale_lock)
 
     def identity(self) -> tuple[Any, ...]:
         """What makes two specs the same process: a change here means a restart."""
@@ -52,6 +56,8 @@ class ProcSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProcSpec:
+        if "signal_group" not in data:  # persisted by an agent from before the field: its postmaster
+            data = {**data, "signal_group": data.get("kind") != "postgres"}
         return cls(**data)
 
 

@@ -266,6 +266,8 @@ class LocalRuntime:
             url=f"postgresql://{spec.user}:***@127.0.0.1:{port}/{outputs['database']}",
             stop_signal="SIGINT",
             stop_grace=max(deployment.stop_grace, 30.0),
+            signal_group=False,
+            stale_lock=str(pg.data_dir(volume)),
         )
         self.agent.ensure_running()
         events(name, f"starting PostgreSQL on 127.0.0.1:{port}")

@@ -77,8 +77,8 @@ class Unit:
             kwargs.update(user=spec.user, group=_primary_group(spec.user), extra_groups=[])
         try:
             os.write(fd, f"--- symphony: starting {spec.name} ({spec.release or spec.kind}) at {_now()}\n".encode())
-            if spec.kind == "postgres" and "-D" in spec.argv:
-                cleared = clear_stale_lock(Path(spec.argv[spec.argv.index("-D") + 1]))
+            if spec.stale_lock:
+                cleared = clear_stale_lock(Path(spec.stale_lock))
                 if cleared:
                     os.write(fd, f"--- symphony: {cleared}\n".encode())
             self.proc = await asyncio.create_subprocess_exec(
@@ -122,10 +122,10 @@ class Unit:
         if self.pid is None or not alive(self.pid, self.create_time):
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            if self.spec.kind == "postgres":
-                os.kill(self.pid, sig)  # the postmaster shuts its children down itself
-            else:
+            if self.spec.signal_group:
                 os.killpg(self.pid, sig)
+            else:
+                os.kill(self.pid, sig)
 
     # ---------------------------------------------------------------- lifecycle
     def start(self, adopted: bool = False) -> None:
