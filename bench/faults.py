@@ -8,6 +8,9 @@ R1  For each scenario (a first `up`, a `deploy` with a rollout, a deploy with a 
     switch, an app instance, or all of them at once), then run one `symphony up` and check: exit 0,
     `plan --detailed-exitcode` 0, the service serving, the migration state consistent, no orphaned
     process, no acknowledged row lost.
+R2  --durability times: kill -9 of the postmaster at a random moment under write load (4 connections, each
+    id kept once its commit came back); the agent restarts it; every acknowledged row is there, and
+    fsync, synchronous_commit and full_page_writes are on.
 R3  --failing times each: a release that crashes, hangs, fails its health check, or becomes healthy only
     after its deadline, and a migration whose `up` fails half-way through its backfill (60,000 rows), under
     load (tests/faults/_failing.py): rolled back by itself, 0 failed requests, nothing left running or
@@ -22,12 +25,14 @@ Prints one JSON object (progress on stderr):
 
     .venv/bin/python bench/faults.py [--trials 50] [--failing 10] [--races 100] [--only SCENARIO,...] [--seed N]
 
-SCENARIO is one of up, deploy, deploy_migration, rollback, down, destroy (R1), failing (R3), race (R4).
+SCENARIO is one of up, deploy, deploy_migration, rollback, down, destroy (R1), durability (R2), failing (R3),
+race (R4).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import re
@@ -217,6 +222,55 @@ def race(stack: Stack, rnd: random.Random, held: bool, release: str) -> dict[str
             **{k: v for k, v in found.items() if k != "ok"}}
 
 
+def durability(stack: Stack, rnd: random.Random, trial_no: int) -> dict[str, Any]:
+    """R2: kill -9 of the postmaster under write load from 4 connections (each commit acknowledged before
+    its id is kept); the agent restarts it; every acknowledged row must be there."""
+    stack.ok("up", timeout=600)
+    url = stack.url()
+    table = f"acked_{trial_no}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        settings = {k: conn.execute(f"SHOW {k}").fetchone()[0] for k in ("fsync", "synchronous_commit",
+                                                                          "full_page_writes", "wal_sync_method")}
+        conn.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, payload text)")
+    acked: list[int] = []
+    stop = threading.Event()
+
+    def writer(k: int) -> None:
+        with contextlib.suppress(psycopg.Error), psycopg.connect(url, autocommit=True) as conn:
+            i = k
+            while not stop.is_set():
+                conn.execute(f"INSERT INTO {table} VALUES (%s, repeat('x', 500))", (i,))
+                acked.append(i)  # the commit came back: acknowledged
+                i += 4
+
+    threads = [threading.Thread(target=writer, args=(k,), daemon=True) for k in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(rnd.uniform(0.5, 3.0))  # the moment of the kill: random, on purpose
+    pid = stack.unit_pids().get("db")
+    kill([pid] if pid else [])
+    killed_at = time.time()
+    for t in threads:
+        t.join(timeout=30)
+    stop.set()
+    back = None
+    while back is None and time.time() - killed_at < 120:
+        try:
+            with psycopg.connect(url, connect_timeout=2) as conn:
+                present = {r[0] for r in conn.execute(f"SELECT id FROM {table}")}
+            back = time.time() - killed_at
+        except psycopg.Error:
+            time.sleep(0.1)
+    if back is None:
+        return {"ok": False, "acked": len(acked), "error": "PostgreSQL did not come back within 120 s"}
+    lost = len(set(acked) - present)
+    restarted = stack.unit_pids().get("db") not in (None, pid)
+    strong = settings["fsync"] == "on" and settings["synchronous_commit"] == "on" and settings["full_page_writes"] == "on"
+    return {"ok": lost == 0 and strong and pid is not None and restarted, "acked": len(acked), "lost_rows": lost,
+            "restarted": restarted,
+            "converge_s": round(back, 1), "settings": settings}
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text()
@@ -229,7 +283,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--races", type=int, default=100)
     parser.add_argument("--failing", type=int, default=10, help="R3 trials of each failing release and migration")
-    parser.add_argument("--only", default=",".join(SCENARIOS) + ",failing,race")
+    parser.add_argument("--durability", type=int, default=20, help="R2 trials")
+    parser.add_argument("--only", default=",".join(SCENARIOS) + ",durability,failing,race")
     parser.add_argument("--seed", type=int, default=random.randrange(2**32))
     args = parser.parse_args()
     rnd = random.Random(args.seed)
@@ -266,6 +321,20 @@ def main() -> None:
                 results["scenarios"][f"failing_{kind}"] = {
                     **summary(runs, None), "requests": sum(r["requests"] for r in runs),
                     "failed_requests": sum(r["failed"] for r in runs)}
+        finally:
+            stack.destroy()
+    if "durability" in chosen:
+        folder = Path(tempfile.mkdtemp(prefix="symphony-faults-durability-"))
+        stack = Stack(folder / "stack")
+        try:
+            runs = []
+            for i in range(args.durability):
+                r = durability(stack, rnd, i + 1)
+                runs.append(r)
+                log(f"durability {i + 1}/{args.durability}: {r['acked']} acknowledged, lost {r.get('lost_rows')} -> "
+                    f"{'ok' if r['ok'] else 'FAILED ' + json.dumps(r)[:600]}")
+            results["scenarios"]["durability"] = {**summary(runs, None), "acked": sum(r["acked"] for r in runs),
+                                                  "settings": runs[0].get("settings") if runs else None}
         finally:
             stack.destroy()
     if "race" in chosen:
