@@ -60,7 +60,10 @@ def _prune(folder: Path, service: str, keep: int) -> None:
 
 
 def restore(folder: Path, service: str, url: str, backup_id: str, bindir: Path) -> list[str]:
-    """Restore every database dumped in backup `backup_id` (clean: objects are dropped and recreated)."""
+    """Restore every database dumped in backup `backup_id` (clean: objects are dropped and recreated).
+
+    Each database in one transaction: a restore cut short (Ctrl-C reaches pg_restore too, a kill, a
+    failed statement) leaves it as it was, never with its tables dropped and not yet made again."""
     files = sorted(folder.glob(f"{service}-{backup_id}-*.dump"))
     if not files:
         known = ", ".join(backups(folder, service)[:5]) or "none"
@@ -70,7 +73,8 @@ def restore(folder: Path, service: str, url: str, backup_id: str, bindir: Path) 
     for path in files:
         db = path.stem.split("-", 2)[2]
         proc = subprocess.run(
-            [str(bindir / "pg_restore"), *args, "--clean", "--if-exists", "--no-owner", "-d", db, str(path)],
+            [str(bindir / "pg_restore"), *args, "--clean", "--if-exists", "--no-owner", "--single-transaction",
+             "-d", db, str(path)],
             env=env, capture_output=True, text=True,
         )
         if proc.returncode != 0:

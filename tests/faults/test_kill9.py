@@ -63,3 +63,44 @@ def test_after_everything_is_killed_the_jobs_wait_for_the_database_to_finish_its
     stack.write(version=1, release="b")  # the setup job and the app have changes to apply
     found = stack.converged([])
     assert_converged(found)
+
+
+def test_a_restore_cut_short_leaves_the_database_as_it_was_and_the_next_restore_completes(stack):
+    """A restore interrupted in its COPY (Ctrl-C reaches pg_restore too, being in the terminal's process
+    group; here the CLI and pg_restore are killed -9) used to leave the database half-restored: its
+    tables dropped by --clean, some not made again. It is one transaction now: all or nothing."""
+    import psutil
+
+    stack.ok("up")
+    url = stack.url()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO entries (account, amount) SELECT 'seed' || g, '1.00' FROM generate_series(1, 300000) g")
+    backup_id = stack.ok("backup", "db").stdout.strip().splitlines()[-1].split()[1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO entries (account, amount) VALUES ('after the backup', '2.00')")
+        before = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
+    restore = stack.start("restore", "db", backup_id, "--yes")
+    try:
+        def copying() -> bool:
+            with psycopg.connect(url, autocommit=True) as conn:
+                return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_restore' "
+                                    "AND query LIKE 'COPY%%'").fetchone()[0] > 0
+
+        wait_until(copying, timeout=60, interval=0.01)
+        family = [restore.pid] + [c.pid for c in psutil.Process(restore.pid).children(recursive=True)]
+        kill(family)
+    finally:
+        restore.kill()
+        restore.wait(timeout=30)
+
+    def settled() -> bool:  # the killed client's transaction is rolled back once its backend notices
+        with psycopg.connect(url, autocommit=True) as conn:
+            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_restore'"
+                                ).fetchone()[0] == 0
+    wait_until(settled, timeout=60)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM entries").fetchone()[0] == before
+    stack.ok("restore", "db", backup_id, "--yes")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM entries").fetchone()[0] == before - 1
+    assert_converged(stack.converged([]))
