@@ -267,3 +267,39 @@ def test_an_initdb_left_running_by_a_killed_symphony_is_stopped_before_its_folde
         if orphan.poll() is None:
             orphan.kill()
         orphan.wait(timeout=10)
+
+
+def test_a_lost_or_emptied_password_file_is_refused_before_anything_starts_and_restoring_it_works(runtime):
+    """The cluster's users were made with the generated password: a new one (file gone) or an empty one
+    (file emptied, or a crash between its creation and its write) can never log in, and the database
+    would then be left 'starting' for ever behind a health check that cannot pass. Refused instead,
+    naming the file; once it is back, the same data serves."""
+    deployment = Deployment("db", "postgres", "h", postgres=_spec())
+    out = runtime.ensure_postgres(deployment, _events)
+    with psycopg.connect(out["url"], autocommit=True) as conn:
+        conn.execute("CREATE TABLE t AS SELECT 'kept' AS v")
+    runtime.stop_all(_events)
+    secret = runtime.layout.secret("db.password")
+    kept = secret.read_text()
+    for broken in ("", None):
+        if broken is None:
+            secret.unlink()
+        else:
+            secret.write_text(broken)
+        with pytest.raises(RuntimeFailure, match="db.password") as info:
+            runtime.ensure_postgres(deployment, _events)
+        assert "restore" in str(info.value.fix)
+        assert "db" not in runtime.observe() or not runtime.observe()["db"].is_up  # nothing was started
+    secret.write_text(kept)
+    out = runtime.ensure_postgres(deployment, _events)
+    with psycopg.connect(out["url"]) as conn:
+        assert conn.execute("SELECT v FROM t").fetchone() == ("kept",)
+
+
+def test_the_generated_password_file_is_written_whole_or_not_at_all(tmp_path):
+    path = tmp_path / "secrets" / "db.password"
+    first = pg.read_password(path)
+    assert len(first) >= 24 and path.read_text() == first + "\n"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert pg.read_password(path) == first
+    assert [p.name for p in path.parent.iterdir()] == ["db.password"]  # no temporary file left

@@ -154,15 +154,36 @@ def volume_version(volume: Path) -> int | None:
         return None
 
 
-def read_password(path: Path) -> str:
-    """The generated password for a database service, created (mode 0600) on first use."""
-    if path.exists():
-        return path.read_text().strip()
+def read_password(path: Path, made: bool = False) -> str:
+    """The generated password for a database service, created (mode 0600) on first use, whole or not at
+    all (written aside, then linked into place). `made`: the cluster exists, so its password must too: a
+    new one could never log in, so a missing or empty file is refused, naming it."""
+    try:
+        password = path.read_text().strip()
+    except FileNotFoundError:
+        password = None
+    if password:
+        return password
+    if password is not None or made:
+        state = "is empty" if password is not None else "is missing"
+        raise RuntimeFailure(f"the password file {path} {state}, and the cluster's users were made with the "
+                             "password it held", fix="restore the file from a copy (a backup of .symphony), then "
+                             "run the command again")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     password = secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(password + "\n")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(password + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # fails if another run made it first: then that one is the password
+        except FileExistsError:
+            return read_password(path, made)
+    finally:
+        tmp.unlink(missing_ok=True)
     return password
 
 
@@ -253,11 +274,16 @@ def write_config(volume: Path, port: int, bind: str, settings: dict[str, str], u
     path = data_dir(volume) / CONF_NAME
     if path.exists() and path.read_text() == text:
         return False
-    path.write_text(text)
-    os.chmod(path, 0o600)
+    tmp = path.with_name(path.name + ".tmp")  # whole or not at all: the agent may restart the server any time
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
     if user:
         pw = pwd.getpwnam(user)
-        os.chown(path, pw.pw_uid, pw.pw_gid)
+        os.chown(tmp, pw.pw_uid, pw.pw_gid)
+    os.replace(tmp, path)
     return True
 
 

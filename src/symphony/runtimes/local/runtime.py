@@ -32,7 +32,7 @@ from symphony.runtimes.base import (
 from symphony.runtimes.local import planner, releases
 from symphony.runtimes.local import postgres as pg
 from symphony.runtimes.local.client import AgentClient
-from symphony.runtimes.local.layout import Layout
+from symphony.runtimes.local.layout import Layout, write_private_json
 from symphony.runtimes.local.procspec import ProcSpec, free_port, instance_seq, tail
 from symphony.spec import PostgresSpec, Stack
 
@@ -228,7 +228,7 @@ class LocalRuntime:
         volume = self.layout.volume(name)
         self.layout.volumes.mkdir(parents=True, exist_ok=True)
         pg.check_reachable(self.layout.volumes, user)
-        password = pg.read_password(self.layout.secret(f"{name}.password"))
+        password = pg.read_password(self.layout.secret(f"{name}.password"), made=pg.is_initialized(volume))
         meta = self._volume_meta(name)
         self._clear_deleted_volumes()
         if not pg.is_initialized(volume):
@@ -248,7 +248,7 @@ class LocalRuntime:
         old_settings = meta.get("settings", {})
         changed = pg.write_config(volume, int(port), spec.bind, spec.settings, user)
         meta = {"port": int(port), "version": spec.version, "settings": spec.settings}
-        _write_json(volume / VOLUME_META, meta)
+        write_private_json(volume / VOLUME_META, meta)  # whole or not at all: the volume's port is read from it
         outputs = self._outputs(spec, int(port), password)
         admin = pg.dsn("127.0.0.1", int(port), spec.user, password, "postgres")
         proc = ProcSpec(
@@ -527,7 +527,3 @@ def _is_descendant(pid: int, ancestor: int) -> bool:
     with contextlib.suppress(psutil.Error):
         return any(p.pid == ancestor for p in psutil.Process(pid).parents())
     return False
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, sort_keys=True))
