@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from symphony.children import tied
 from symphony.errors import RuntimeFailure, UsageError
 
 
@@ -35,7 +36,7 @@ def backup(folder: Path, service: str, url: str, databases: list[str], keep: int
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.close(fd)
         proc = subprocess.run([str(bindir / "pg_dump"), *args, "-Fc", "-f", str(tmp), db],
-                              env=env, capture_output=True, text=True)
+                              env=env, capture_output=True, text=True, preexec_fn=tied())
         if proc.returncode != 0:
             tmp.unlink(missing_ok=True)
             raise RuntimeFailure(f"{service}: pg_dump of {db} failed: {proc.stderr.strip()[:400]}")
@@ -75,7 +76,7 @@ def restore(folder: Path, service: str, url: str, backup_id: str, bindir: Path) 
         proc = subprocess.run(
             [str(bindir / "pg_restore"), *args, "--clean", "--if-exists", "--no-owner", "--single-transaction",
              "-d", db, str(path)],
-            env=env, capture_output=True, text=True,
+            env=env, capture_output=True, text=True, preexec_fn=tied(),  # never goes on without its command
         )
         if proc.returncode != 0:
             raise RuntimeFailure(f"{service}: pg_restore of {db} failed: {proc.stderr.strip()[:400]}")

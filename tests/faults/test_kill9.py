@@ -4,6 +4,8 @@ The small cases of bench/faults.py, which runs them at random moments, many time
 
 from __future__ import annotations
 
+import os
+
 import psycopg
 from _harness import Writer, kill
 from _harness import stack as stack  # noqa: F401 (the fixture, by its name)
@@ -66,11 +68,11 @@ def test_after_everything_is_killed_the_jobs_wait_for_the_database_to_finish_its
 
 
 def test_a_restore_cut_short_leaves_the_database_as_it_was_and_the_next_restore_completes(stack):
-    """A restore interrupted in its COPY (Ctrl-C reaches pg_restore too, being in the terminal's process
-    group; here the CLI and pg_restore are killed -9) used to leave the database half-restored: its
-    tables dropped by --clean, some not made again. It is one transaction now: all or nothing."""
-    import psutil
-
+    """A restore interrupted in its COPY used to leave the database half-restored (Ctrl-C reaches
+    pg_restore too, being in the terminal's process group): its tables dropped by --clean, some not made
+    again. It is one transaction now, all or nothing. And a pg_restore whose CLI was killed went on by
+    itself after the stack's lock was gone, beside whatever command came next; now it dies with its CLI
+    (here only the CLI is killed -9), and its transaction with it."""
     stack.ok("up")
     url = stack.url()
     with psycopg.connect(url, autocommit=True) as conn:
@@ -87,8 +89,7 @@ def test_a_restore_cut_short_leaves_the_database_as_it_was_and_the_next_restore_
                                     "AND query LIKE 'COPY%%'").fetchone()[0] > 0
 
         wait_until(copying, timeout=60, interval=0.01)
-        family = [restore.pid] + [c.pid for c in psutil.Process(restore.pid).children(recursive=True)]
-        kill(family)
+        kill([restore.pid])
     finally:
         restore.kill()
         restore.wait(timeout=30)
@@ -103,4 +104,40 @@ def test_a_restore_cut_short_leaves_the_database_as_it_was_and_the_next_restore_
     stack.ok("restore", "db", backup_id, "--yes")
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM entries").fetchone()[0] == before - 1
+    assert_converged(stack.converged([]))
+
+
+def test_a_first_up_killed_before_its_migrations_then_up_waits_for_the_restarting_database_and_converges(stack):
+    """Found by bench/faults.py: the first `up` killed (with PostgreSQL) before its migrations ran; the
+    agent restarts the database; the next `up` planned while it was still starting could not read its
+    migrations, planned none, and its setup job was refused. The plan now waits for such a database.
+    Here the restarted postmaster is held stopped (SIGSTOP) until the plan has said it waits."""
+    import signal
+
+    first = stack.start("up")
+    try:
+        wait_until(lambda: "db" in stack.unit_pids(), timeout=60, interval=0.01)
+        old = stack.unit_pids()["db"]
+        kill([first.pid, old])
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+    wait_until(lambda: stack.unit_pids().get("db") not in (None, old), timeout=60, interval=0.01)
+    restarted = stack.unit_pids()["db"]
+    os.kill(restarted, signal.SIGSTOP)
+    try:
+        up = stack.start("up")
+        seen: list[str] = []
+
+        def waiting() -> bool:
+            line = up.stdout.readline()
+            seen.append(line)
+            return "waiting" in line or line == ""
+
+        wait_until(waiting, timeout=120, interval=0)
+    finally:
+        os.kill(restarted, signal.SIGCONT)
+    rest = up.communicate(timeout=300)[0]
+    assert up.returncode == 0, "".join(seen) + rest
+    assert "before planning" in "".join(seen)
     assert_converged(stack.converged([]))

@@ -172,7 +172,7 @@ def apply(stack: str, targets: tuple[str, ...], yes: bool, force_conflicts: bool
     """Make what runs match the spec."""
     ws = _workspace(stack)
     with ws.lock("apply"):
-        plan = ws.plan(list(targets) or None)
+        plan = ws.plan(list(targets) or None, _events())
         _print_plan(plan)
         if not plan.has_changes:
             return
@@ -195,7 +195,7 @@ def deploy(stack: str, targets: tuple[str, ...], force_conflicts: bool) -> None:
     ws = _workspace(stack)
     console = _console()
     with ws.lock("deploy"):
-        plan = ws.plan(list(targets) or None)
+        plan = ws.plan(list(targets) or None, _events())
         _print_plan(plan)
         if not plan.has_changes:
             return

@@ -21,6 +21,7 @@ from typing import TypedDict
 
 import psutil
 
+from symphony.children import tied
 from symphony.errors import RuntimeFailure
 
 FALLBACK_USER = "symphony-pg"
@@ -218,7 +219,8 @@ def initdb(volume: Path, bindir: Path, user: str | None, superuser: str, passwor
         "--locale=C.UTF-8",
     ]
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, **_as_user(user))
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, preexec_fn=tied(),
+                              **_as_user(user))
     finally:
         pwfile.unlink(missing_ok=True)
     if proc.returncode != 0:

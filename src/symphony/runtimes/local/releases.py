@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from symphony.children import tied
 from symphony.errors import RuntimeFailure
 from symphony.sources import files, release_id
 
@@ -68,7 +69,8 @@ def _build(folder: Path, build: list[str], log: Path, rid: str) -> None:
         fh.write(f"--- symphony: building release {rid}: {' '.join(build)}\n".encode())
         fh.flush()
         try:
-            proc = subprocess.run(argv, cwd=folder, stdout=fh, stderr=subprocess.STDOUT, timeout=1800)
+            proc = subprocess.run(argv, cwd=folder, stdout=fh, stderr=subprocess.STDOUT, timeout=1800,
+                                  preexec_fn=tied())
         except OSError as exc:
             raise RuntimeFailure(f"build command {build[0]!r} cannot run: {exc.strerror or exc}") from exc
     if proc.returncode != 0:

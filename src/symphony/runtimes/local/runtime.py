@@ -410,14 +410,14 @@ class LocalRuntime:
 
     # ------------------------------------------------------------------ misc
     def port_conflict(self, port: int, bind: str, owner: str) -> str | None:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((bind, port))
+        listeners: list[tuple[int, str]] = []
+        for _ in range(5):  # the kernel's socket table, read while processes come and go, may miss its owner
+            if _bindable(bind, port):
                 return None
-            except OSError:
-                pass
-        listeners = _listeners(port)
+            listeners = _listeners(port)
+            if listeners:
+                break
+            time.sleep(0.1)
         if listeners and self.agent.running():
             units = self.agent.call("status")["units"]
             mine = units.get(owner, {}).get("pids", []) + units.get("_switch", {}).get("pids", [])
@@ -505,6 +505,16 @@ def _raise_unless_ok(name: str, result: dict[str, Any]) -> None:
     if lines:
         text += "\n  last log lines:\n" + "\n".join(f"    {line}" for line in lines)
     raise RuntimeFailure(text, fix=f"see 'symphony logs {name}'")
+
+
+def _bindable(bind: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((bind, port))
+        except OSError:
+            return False
+        return True
 
 
 def _listeners(port: int) -> list[tuple[int, str]]:
