@@ -6,6 +6,7 @@ A few hundred inputs here; bench/fuzz.py runs ten thousand."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -171,6 +172,22 @@ def stack_dir(tmp_path_factory):
     return folder
 
 
+def assert_one_clear_outcome(args: list[str], result: Any) -> str:
+    """What a command line must give: success, or one message on stderr with exit 2, never a traceback;
+    `plan --detailed-exitcode` follows Terraform (0 no changes, 2 changes or a usage error, 1 an error
+    with its message). Returns 'accepted' or 'refused'. Shared with bench/fuzz.py."""
+    said = f"symphony {' '.join(args)}"
+    assert result.exception is None or isinstance(result.exception, SystemExit), f"{said} raised {result.exception!r}"
+    assert "Traceback" not in result.output + result.stderr, said
+    if args[:1] == ["plan"] and "--detailed-exitcode" in args:
+        assert result.exit_code in (0, 1, 2), f"{said}: exit {result.exit_code}: {result.stderr[-300:]}"
+        assert result.exit_code == 0 or (result.stdout + result.stderr).strip(), f"{said}: exit {result.exit_code}, silent"
+        return "refused" if result.exit_code == 1 or result.stderr.strip() else "accepted"
+    assert result.exit_code in (0, 2), f"{said}: exit {result.exit_code}: {result.stderr[-300:]}"
+    assert result.exit_code == 0 or result.stderr.strip(), f"{said}: exit 2 with nothing on stderr"
+    return "accepted" if result.exit_code == 0 else "refused"
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(st.sampled_from(READ_ONLY), st.lists(TOKENS, max_size=5))
 def test_a_mutated_command_line_succeeds_or_fails_with_one_clear_error(stack_dir, monkeypatch, command, tokens):
@@ -179,9 +196,4 @@ def test_a_mutated_command_line_succeeds_or_fails_with_one_clear_error(stack_dir
     monkeypatch.chdir(stack_dir)
     args = [a for a in [command, *tokens] if a != ""]
     result = CliRunner().invoke(cli, args, catch_exceptions=True)
-    assert result.exception is None or isinstance(result.exception, SystemExit), (
-        f"symphony {' '.join(args)} raised {result.exception!r}")
-    assert "Traceback" not in result.output + result.stderr
-    assert result.exit_code in (0, 2), f"symphony {' '.join(args)}: exit {result.exit_code}: {result.stderr[-300:]}"
-    if result.exit_code == 2:
-        assert result.stderr.strip(), f"symphony {' '.join(args)}: exit 2 with nothing on stderr"
+    assert_one_clear_outcome(args, result)
